@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The k8s-lxcfs Authors.
+
+package cgview
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/cgroups/v3"
+
+	"github.com/k8s-lxcfs/k8s-lxcfs/internal/procfs"
+)
+
+// Mode is the host's cgroup layout.
+type Mode int
+
+// Cgroup layouts.
+const (
+	ModeUnknown Mode = iota
+	ModeV1           // v1 controllers only
+	ModeHybrid       // v1 controllers plus a (usually controller-less) cgroup2 at <root>/unified
+	ModeV2           // cgroup2 only, at <root>
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeV1:
+		return "v1"
+	case ModeHybrid:
+		return "hybrid"
+	case ModeV2:
+		return "v2"
+	}
+	return "unknown"
+}
+
+// Options locate the host's /proc and cgroup filesystems.
+type Options struct {
+	ProcRoot   string // "/proc" in production
+	CgroupRoot string // "/sys/fs/cgroup" in production
+	// Mode overrides detection (fixtures, or the VM tests).
+	Mode Mode
+	// Revalidate is how long a cached resolution is trusted before its init's
+	// start time is checked again. Zero means one second.
+	Revalidate time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// ErrNoContainer means the reader could not be mapped to a cgroup: it exited,
+// or its cgroup is not where we look. Callers serve the host's file.
+var ErrNoContainer = errors.New("cgview: reader's cgroup not resolvable")
+
+// Container is what a reader resolves to: the init of its pid namespace and
+// that init's cgroup paths.
+type Container struct {
+	// Key identifies the pid namespace (its nsfs inode), or is 0 for readers in
+	// the host's pid namespace, which resolve to themselves.
+	Key       uint64
+	InitPid   int
+	InitStart uint64 // clock ticks after boot
+	// V1 maps a v1 controller ("memory", "cpu", ...) to the cgroup path.
+	V1 map[string]string
+	// V2 is the path in the cgroup2 hierarchy (v2 and hybrid).
+	V2 string
+
+	// Memo is scratch state whose lifetime is the container's: the /proc/stat
+	// renderer keeps the counters it last printed here so none goes backwards.
+	Memo Memo
+}
+
+// Memo is per-container state kept by renderers.
+type Memo struct {
+	mu   sync.Mutex
+	vals map[string][]uint64
+}
+
+// Update calls fn with the values last stored under key (nil the first time)
+// and stores what fn returns, atomically per container.
+func (m *Memo) Update(key string, fn func(prev []uint64) []uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.vals == nil {
+		m.vals = map[string][]uint64{}
+	}
+	m.vals[key] = fn(m.vals[key])
+}
+
+type cacheEntry struct {
+	c       *Container
+	checked time.Time
+}
+
+// Resolver maps reader pids to containers and reads their cgroups.
+type Resolver struct {
+	opts      Options
+	mode      Mode
+	hostNS    uint64
+	hostStart uint64
+
+	mu    sync.Mutex
+	cache map[uint64]*cacheEntry
+}
+
+// New returns a Resolver for the host described by opts.
+func New(opts Options) (*Resolver, error) {
+	if opts.ProcRoot == "" {
+		opts.ProcRoot = "/proc"
+	}
+	if opts.CgroupRoot == "" {
+		opts.CgroupRoot = "/sys/fs/cgroup"
+	}
+	if opts.Revalidate == 0 {
+		opts.Revalidate = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r := &Resolver{opts: opts, mode: opts.Mode, cache: map[uint64]*cacheEntry{}}
+	if r.mode == ModeUnknown {
+		r.mode = detectMode(opts.CgroupRoot)
+	}
+	if r.mode == ModeUnknown {
+		return nil, fmt.Errorf("cgview: no cgroup filesystem found at %s", opts.CgroupRoot)
+	}
+	// The daemon runs in the host's pid namespace (hostPID in Kubernetes);
+	// its own namespace is the one whose readers are "not in a container".
+	// (Reading /proc/1/ns needs ptrace rights over init, which hardened hosts deny.)
+	ns, err := r.nsOf("self")
+	if err != nil {
+		return nil, fmt.Errorf("cgview: own pid namespace: %w", err)
+	}
+	r.hostNS = ns
+	if st, err := r.pidStat(1); err == nil {
+		r.hostStart = st.StartTime
+	}
+	return r, nil
+}
+
+// Mode returns the detected cgroup layout.
+func (r *Resolver) Mode() Mode { return r.mode }
+
+func detectMode(root string) Mode {
+	if filepath.Clean(root) == "/sys/fs/cgroup" {
+		switch cgroups.Mode() {
+		case cgroups.Legacy:
+			return ModeV1
+		case cgroups.Hybrid:
+			return ModeHybrid
+		case cgroups.Unified:
+			return ModeV2
+		}
+		return ModeUnknown
+	}
+	// A fixture tree: recognise the layout by its files.
+	if _, err := os.Stat(filepath.Join(root, "cgroup.controllers")); err == nil {
+		return ModeV2
+	}
+	if _, err := os.Stat(filepath.Join(root, "memory")); err != nil {
+		return ModeUnknown
+	}
+	if _, err := os.Stat(filepath.Join(root, "unified")); err == nil {
+		return ModeHybrid
+	}
+	return ModeV1
+}
+
+// pidNS returns the inode of pid's pid namespace. Fixture trees store the
+// link text in a regular file.
+func (r *Resolver) pidNS(pid int) (uint64, error) {
+	return r.nsOf(strconv.Itoa(pid))
+}
+
+func (r *Resolver) nsOf(pid string) (uint64, error) {
+	p := r.opts.ProcRoot + "/" + pid + "/ns/pid"
+	link, err := os.Readlink(p)
+	if err != nil {
+		b, rerr := os.ReadFile(p)
+		if rerr != nil {
+			return 0, err
+		}
+		link = string(bytes.TrimSpace(b))
+	}
+	// "pid:[4026531836]"
+	s, ok := strings.CutPrefix(link, "pid:[")
+	s, ok2 := strings.CutSuffix(s, "]")
+	if !ok || !ok2 {
+		return 0, fmt.Errorf("pid namespace link %q of pid %s: unexpected form", link, pid)
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+func (r *Resolver) pidStat(pid int) (procfs.PidStat, error) {
+	b, err := procfs.ReadFile(r.opts.ProcRoot + "/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procfs.PidStat{}, err
+	}
+	return procfs.ParsePidStat(b)
+}
+
+// Resolve maps a reader's pid (in the pid namespace of ProcRoot) to its
+// container. It returns an error wrapping [ErrNoContainer] when that's not
+// possible; callers then serve the host's view.
+func (r *Resolver) Resolve(pid int) (*Container, error) {
+	if pid <= 0 {
+		return nil, fmt.Errorf("%w: pid %d", ErrNoContainer, pid)
+	}
+	ns, err := r.pidNS(pid)
+	if err != nil {
+		return nil, fmt.Errorf("%w: pid %d: %w", ErrNoContainer, pid, err)
+	}
+	if ns == r.hostNS {
+		// Readers in the host's pid namespace get their own cgroup; their
+		// namespace's init is the host's, so uptime is the host's.
+		return r.load(0, pid, r.hostStart)
+	}
+	now := r.opts.Now()
+	r.mu.Lock()
+	e := r.cache[ns]
+	r.mu.Unlock()
+	if e != nil {
+		r.mu.Lock()
+		fresh := now.Sub(e.checked) < r.opts.Revalidate
+		r.mu.Unlock()
+		if fresh {
+			return e.c, nil
+		}
+		if r.alive(e.c) {
+			r.mu.Lock()
+			e.checked = now
+			r.mu.Unlock()
+			return e.c, nil
+		}
+		r.mu.Lock()
+		if r.cache[ns] == e {
+			delete(r.cache, ns)
+		}
+		r.mu.Unlock()
+	}
+	initPid, err := r.findInit(pid, ns)
+	if err != nil {
+		return nil, fmt.Errorf("%w: pid %d: %w", ErrNoContainer, pid, err)
+	}
+	st, err := r.pidStat(initPid)
+	if err != nil {
+		return nil, fmt.Errorf("%w: init %d of pid %d: %w", ErrNoContainer, initPid, pid, err)
+	}
+	c, err := r.load(ns, initPid, st.StartTime)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if old := r.cache[ns]; old != nil && old.c.InitPid == c.InitPid && old.c.InitStart == c.InitStart {
+		c = old.c // a concurrent resolution won; keep one Memo per container
+	}
+	r.cache[ns] = &cacheEntry{c: c, checked: now}
+	r.mu.Unlock()
+	return c, nil
+}
+
+// alive reports whether c's init still runs in c's namespace.
+func (r *Resolver) alive(c *Container) bool {
+	st, err := r.pidStat(c.InitPid)
+	if err != nil || st.StartTime != c.InitStart {
+		return false
+	}
+	ns, err := r.pidNS(c.InitPid)
+	return err == nil && ns == c.Key
+}
+
+// Prune forgets containers whose init exited: their namespace is gone and
+// its inode number may be reused.
+func (r *Resolver) Prune() {
+	for _, c := range r.Containers() {
+		if r.alive(c) {
+			continue
+		}
+		r.mu.Lock()
+		if e := r.cache[c.Key]; e != nil && e.c == c {
+			delete(r.cache, c.Key)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// Run prunes dead containers every interval until ctx is done.
+func (r *Resolver) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			r.Prune()
+		}
+	}
+}
+
+// Containers returns the cached containers (those read recently).
+func (r *Resolver) Containers() []*Container {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Container, 0, len(r.cache))
+	for _, e := range r.cache {
+		out = append(out, e.c)
+	}
+	return out
+}
+
+// findInit returns the host pid of pid 1 of namespace ns, which pid is in.
+// The init is usually the reader's outermost ancestor inside ns; processes
+// that entered ns with setns (kubectl exec) have ancestors outside it, and
+// then the namespace's members are searched.
+func (r *Resolver) findInit(pid int, ns uint64) (int, error) {
+	cur := pid
+	for depth := 0; depth < 64; depth++ {
+		if r.isNSInit(cur) {
+			return cur, nil
+		}
+		st, err := r.pidStat(cur)
+		if err != nil {
+			return 0, err
+		}
+		if st.PPid <= 0 {
+			break
+		}
+		pns, err := r.pidNS(st.PPid)
+		if err != nil || pns != ns {
+			break
+		}
+		cur = st.PPid
+	}
+	ents, err := os.ReadDir(r.opts.ProcRoot)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if pns, err := r.pidNS(p); err == nil && pns == ns && r.isNSInit(p) {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no init found for pid namespace %d", ns)
+}
+
+func (r *Resolver) isNSInit(pid int) bool {
+	b, err := procfs.ReadFile(r.opts.ProcRoot + "/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return false
+	}
+	ids, err := procfs.ParseNSpid(b)
+	return err == nil && len(ids) > 1 && ids[len(ids)-1] == 1
+}
+
+func (r *Resolver) load(ns uint64, pid int, start uint64) (*Container, error) {
+	f, err := os.Open(r.opts.ProcRoot + "/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("%w: cgroup of pid %d: %w", ErrNoContainer, pid, err)
+	}
+	defer f.Close() //nolint:errcheck // read-only
+	v1, v2, err := cgroups.ParseCgroupFromReaderUnified(f)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cgroup of pid %d: %w", ErrNoContainer, pid, err)
+	}
+	c := &Container{Key: ns, InitPid: pid, InitStart: start, V1: v1, V2: v2}
+	if r.mode == ModeV2 && v2 == "" || r.mode != ModeV2 && len(v1) == 0 {
+		return nil, fmt.Errorf("%w: pid %d has no %s cgroup", ErrNoContainer, pid, r.mode)
+	}
+	return c, nil
+}

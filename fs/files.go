@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The k8s-lxcfs Authors.
+
+package fs
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/k8s-lxcfs/k8s-lxcfs/cgview"
+	"github.com/k8s-lxcfs/k8s-lxcfs/fs/render"
+	"github.com/k8s-lxcfs/k8s-lxcfs/internal/procfs"
+)
+
+// render returns the text of the generated file p for the reader pid. It
+// never fails: when the reader's view can't be built, the host's file is the
+// answer, and that is counted and logged.
+func (f *FS) render(p string, pid int, vis func() []int) []byte {
+	c, err := f.opts.Resolver.Resolve(pid)
+	var b []byte
+	if err == nil {
+		now := time.Now()
+		if b, ok := f.cache.get(c, p, now); ok {
+			return b
+		}
+		if b, err = f.renderFor(p, c, vis); err == nil {
+			if c.Key != 0 { // host-namespace readers resolve to a fresh object each time
+				f.cache.put(c, p, b, now)
+			}
+			return b
+		}
+	}
+	f.Counters.HostFallbacks.Add(1)
+	if !errors.Is(err, cgview.ErrNoContainer) {
+		f.Counters.Errors.Add(1)
+	}
+	f.log.V(4).Info("Served host file", "file", p, "pid", pid, "err", err.Error())
+	host, herr := procfs.ReadFile(f.hostPath(p))
+	if herr != nil {
+		f.log.V(2).Info("Could not read host file", "file", p, "err", herr.Error())
+		return nil
+	}
+	return host
+}
+
+func (f *FS) hostPath(p string) string {
+	if rest, ok := strings.CutPrefix(p, "sys/"); ok {
+		return f.opts.SysRoot + "/" + rest
+	}
+	return f.opts.ProcRoot + "/" + strings.TrimPrefix(p, "proc/")
+}
+
+func (f *FS) readHost(name string) ([]byte, error) {
+	return procfs.ReadFile(f.opts.ProcRoot + "/" + name)
+}
+
+func (f *FS) onlineCPUs() ([]int, error) {
+	b, err := procfs.ReadFile(f.opts.SysRoot + "/devices/system/cpu/online")
+	if err != nil {
+		return nil, err
+	}
+	return procfs.ParseCPUList(string(b))
+}
+
+// visibleCPUs returns the host ids of the CPUs pid's container sees, or the
+// host's online CPUs when it can't tell.
+func (f *FS) visibleCPUs(pid int) []int {
+	online, err := f.onlineCPUs()
+	if err != nil || len(online) == 0 {
+		online = []int{0}
+	}
+	c, err := f.opts.Resolver.Resolve(pid)
+	if err != nil {
+		return online
+	}
+	cpu, err := f.opts.Resolver.CPU(c)
+	if err != nil {
+		return online
+	}
+	return render.VisibleCPUs(online, cpu, f.opts.CFS)
+}
+
+func (f *FS) renderFor(p string, c *cgview.Container, vis func() []int) ([]byte, error) {
+	r := f.opts.Resolver
+	if rest, ok := strings.CutPrefix(p, cpuDir+"/"); ok {
+		if rest == "offline" {
+			return []byte("\n"), nil
+		}
+		return render.CPUList(len(vis())), nil
+	}
+	switch p {
+	case "proc/meminfo", "proc/swaps":
+		hb, err := f.readHost("meminfo")
+		if err != nil {
+			return nil, err
+		}
+		host, err := procfs.ParseMeminfo(hb)
+		if err != nil {
+			return nil, err
+		}
+		m, err := r.Memory(c)
+		if err != nil {
+			return nil, err
+		}
+		if p == "proc/swaps" {
+			return render.Swaps(host, m, f.opts.Swap), nil
+		}
+		return render.Meminfo(host, m, f.opts.Swap), nil
+	case "proc/cpuinfo":
+		hb, err := f.readHost("cpuinfo")
+		if err != nil {
+			return nil, err
+		}
+		return render.CPUInfo(procfs.ParseCPUInfo(hb), vis()), nil
+	case "proc/stat":
+		return f.stat(c, vis())
+	case "proc/uptime":
+		return f.uptime(c, vis())
+	case "proc/loadavg":
+		if f.opts.Loadavg == nil {
+			return nil, fmt.Errorf("%w: per-container load averages are off", cgview.ErrNoController)
+		}
+		s := f.opts.Loadavg.Get(c)
+		return render.Loadavg(s.Avg, s.Running, s.Total, s.LastPid), nil
+	case "proc/diskstats":
+		hb, err := f.readHost("diskstats")
+		if err != nil {
+			return nil, err
+		}
+		host, err := procfs.ParseDiskstats(hb)
+		if err != nil {
+			return nil, err
+		}
+		io, err := r.IO(c)
+		if err != nil {
+			return nil, err
+		}
+		return render.Diskstats(host, io), nil
+	case "proc/slabinfo":
+		return r.SlabInfo(c)
+	case "proc/pressure/cpu", "proc/pressure/memory", "proc/pressure/io":
+		return r.Pressure(c, strings.TrimPrefix(p, "proc/pressure/"))
+	}
+	return nil, fmt.Errorf("no renderer for %s", p)
+}
+
+// upTicks returns the container's uptime in USER_HZ ticks.
+func (f *FS) upTicks(c *cgview.Container) (uint64, error) {
+	b, err := f.readHost("uptime")
+	if err != nil {
+		return 0, err
+	}
+	up, _, err := procfs.ParseUptime(b)
+	if err != nil {
+		return 0, err
+	}
+	// /proc/uptime is in hundredths, the same unit as USER_HZ ticks.
+	if up < c.InitStart {
+		return 0, nil
+	}
+	return up - c.InitStart, nil
+}
+
+func (f *FS) stat(c *cgview.Container, vis []int) ([]byte, error) {
+	hb, err := f.readHost("stat")
+	if err != nil {
+		return nil, err
+	}
+	host, err := procfs.ParseStat(hb)
+	if err != nil {
+		return nil, err
+	}
+	cpu, err := f.opts.Resolver.CPU(c)
+	if err != nil {
+		return nil, err
+	}
+	up, err := f.upTicks(c)
+	if err != nil {
+		return nil, err
+	}
+	online, err := f.onlineCPUs()
+	if err != nil {
+		return nil, err
+	}
+	in := render.StatInput{
+		CPU:       cpu,
+		Allowed:   render.VisibleCPUs(online, cpu, false),
+		Visible:   vis,
+		Uptime:    up,
+		InitStart: c.InitStart,
+	}
+	if f.opts.Loadavg != nil {
+		s := f.opts.Loadavg.Get(c)
+		in.Tasks, in.Running, in.Blocked = s.Total, s.Running, s.Blocked
+	}
+	var out []byte
+	c.Memo.Update("stat", func(prev []uint64) []uint64 {
+		var next []uint64
+		out, next = render.Stat(host, in, prev)
+		return next
+	})
+	return out, nil
+}
+
+func (f *FS) uptime(c *cgview.Container, vis []int) ([]byte, error) {
+	up, err := f.upTicks(c)
+	if err != nil {
+		return nil, err
+	}
+	var usage uint64
+	if cpu, err := f.opts.Resolver.CPU(c); err == nil {
+		usage = cpu.User + cpu.System
+	}
+	var out []byte
+	c.Memo.Update("uptime", func(prev []uint64) []uint64 {
+		var p, idle uint64
+		if len(prev) == 1 {
+			p = prev[0]
+		}
+		out, idle = render.Uptime(up, len(vis), usage, p)
+		return []uint64{idle}
+	})
+	return out, nil
+}

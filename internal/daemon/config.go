@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The k8s-lxcfs Authors.
+
+// Package daemon is the composition root of `k8s-lxcfs serve`: it parses the
+// command line into a Config, validates it, and runs the filesystem with its
+// background samplers until the context ends.
+package daemon
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is everything `serve` needs.
+type Config struct {
+	MountPoint      string
+	ProcRoot        string
+	SysRoot         string
+	CgroupRoot      string
+	CFS             bool
+	Loadavg         bool
+	LoadavgInterval time.Duration
+	Swap            bool
+	EntryTimeout    time.Duration
+	CacheTTL        time.Duration
+	Verbosity       int
+	PidFile         string
+}
+
+// ErrHelp is returned when --help was asked for; usage has been printed.
+var ErrHelp = flag.ErrHelp
+
+const serveUsage = `Usage: k8s-lxcfs serve [flags] MOUNTPOINT
+
+Serves cgroup-aware copies of /proc/meminfo, cpuinfo, stat, uptime, loadavg,
+diskstats, swaps, slabinfo, pressure/* and /sys/devices/system/cpu at
+MOUNTPOINT (lxcfs's layout, e.g. /var/lib/lxcfs). Each reader sees the limits
+and usage of the cgroup of the init of its pid namespace. Runs in the
+foreground; SIGTERM or SIGINT unmounts and exits 0. A dead filesystem left at
+MOUNTPOINT by a crashed server is detached first.
+
+lxcfs command lines keep working: --enable-cfs, -l/--enable-loadavg,
+-u/--disable-swap, -f, -s, -d, -p PIDFILE and -o OPTS are accepted.
+
+Flags:
+`
+
+// ParseServe parses serve's arguments. It never exits; usage and errors go
+// to stderr and come back as an error.
+func ParseServe(args []string, stderr io.Writer) (Config, error) {
+	cfg := Config{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, serveUsage)
+		fs.PrintDefaults()
+	}
+	fs.BoolVar(&cfg.CFS, "cfs", true, "Show ceil(CFS quota/period) CPUs when a container has a CPU quota, in cpuinfo, stat, online and the cpu directory alike, so thread pools size to the quota rather than to the node.")
+	fs.BoolVar(&cfg.Loadavg, "loadavg", true, "Keep per-container load averages by sampling each reading container's tasks; off serves the host's /proc/loadavg.")
+	fs.DurationVar(&cfg.LoadavgInterval, "loadavg-interval", 5*time.Second, "How often load averages are sampled (the kernel uses 5s); longer lowers sampling cost, coarser averages.")
+	fs.BoolVar(&cfg.Swap, "swap", true, "Show the container's swap in meminfo and swaps; off reports no swap at all.")
+	fs.StringVar(&cfg.ProcRoot, "proc-root", "/proc", "Where the host's /proc is mounted (the daemon must share the readers' pid namespace or an ancestor of it).")
+	fs.StringVar(&cfg.SysRoot, "sys-root", "/sys", "Where the host's /sys is mounted, for the CPU directory.")
+	fs.StringVar(&cfg.CgroupRoot, "cgroup-root", "/sys/fs/cgroup", "Where the host's cgroup filesystems are mounted (v1 controllers below it, or cgroup2 at it).")
+	fs.DurationVar(&cfg.EntryTimeout, "entry-timeout", 10*time.Second, "How long the kernel may cache names and attributes that are the same for every reader; per-reader entries are never cached.")
+	fs.DurationVar(&cfg.CacheTTL, "cache-ttl", 100*time.Millisecond, "How long a container's rendered file is reused for its next opens; bounds the cost of tight polling loops. 0 renders every open.")
+	fs.IntVar(&cfg.Verbosity, "v", 0, "Log verbosity: 0 lifecycle, 2 state changes, 4 debug (every host fallback), 6 request tracing.")
+	fs.StringVar(&cfg.PidFile, "pidfile", "", "Write the daemon's pid to this file while it serves.")
+
+	// lxcfs's spellings, so an existing lxcfs command line keeps working.
+	enable := func(dst *bool, v bool) func(string) error {
+		return func(string) error { *dst = v; return nil }
+	}
+	fs.BoolFunc("enable-cfs", "lxcfs spelling of -cfs (on by default).", enable(&cfg.CFS, true))
+	fs.BoolFunc("enable-loadavg", "lxcfs spelling of -loadavg (on by default).", enable(&cfg.Loadavg, true))
+	fs.BoolFunc("l", "Same as --enable-loadavg.", enable(&cfg.Loadavg, true))
+	fs.BoolFunc("disable-swap", "lxcfs spelling of -swap=false.", enable(&cfg.Swap, false))
+	fs.BoolFunc("u", "Same as --disable-swap.", enable(&cfg.Swap, false))
+	noop := func(string) error { return nil }
+	fs.BoolFunc("f", "Ignored: k8s-lxcfs always runs in the foreground (lxcfs compatibility).", noop)
+	fs.BoolFunc("s", "Ignored: requests are served by a bounded worker pool (lxcfs compatibility).", noop)
+	fs.BoolFunc("d", "Same as -v=6 (lxcfs compatibility).", func(string) error { cfg.Verbosity = 6; return nil })
+	fs.StringVar(&cfg.PidFile, "p", "", "Same as -pidfile (lxcfs compatibility).")
+	fs.Func("o", "Ignored FUSE mount options (lxcfs compatibility); k8s-lxcfs always mounts allow_other, read-only.", noop)
+
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	switch fs.NArg() {
+	case 1:
+		cfg.MountPoint = fs.Arg(0)
+	case 0:
+		fs.Usage()
+		return cfg, errors.New("serve: MOUNTPOINT is required")
+	default:
+		return cfg, fmt.Errorf("serve: one MOUNTPOINT expected, got %q", fs.Args())
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate reports every problem with the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	for _, p := range []struct{ name, v string }{
+		{"MOUNTPOINT", c.MountPoint}, {"-proc-root", c.ProcRoot}, {"-sys-root", c.SysRoot}, {"-cgroup-root", c.CgroupRoot},
+	} {
+		if p.v == "" || !filepath.IsAbs(p.v) {
+			errs = append(errs, fmt.Errorf("%s must be an absolute path, got %q", p.name, p.v))
+		}
+	}
+	if strings.ContainsAny(c.MountPoint, ",\n") {
+		errs = append(errs, fmt.Errorf("MOUNTPOINT %q must not contain commas or newlines", c.MountPoint))
+	}
+	if c.LoadavgInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("-loadavg-interval must be at least 100ms, got %s", c.LoadavgInterval))
+	}
+	if c.CacheTTL < 0 || c.CacheTTL > 10*time.Second {
+		errs = append(errs, fmt.Errorf("-cache-ttl must be between 0 and 10s, got %s", c.CacheTTL))
+	}
+	if c.EntryTimeout < 0 {
+		errs = append(errs, fmt.Errorf("-entry-timeout must not be negative, got %s", c.EntryTimeout))
+	}
+	return errors.Join(errs...)
+}
