@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/containerd/cgroups/v3"
+	"golang.org/x/sys/unix"
 
 	"github.com/k8s-lxcfs/k8s-lxcfs/internal/procfs"
 )
@@ -73,9 +74,10 @@ type Container struct {
 	// V2 is the path in the cgroup2 hierarchy (v2 and hybrid).
 	V2 string
 
-	// Memo is scratch state whose lifetime is the container's: the /proc/stat
-	// renderer keeps the counters it last printed here so none goes backwards.
-	Memo Memo
+	// Memo is scratch state whose lifetime is the container's (it survives
+	// the init moving cgroups): the /proc/stat renderer keeps the counters it
+	// last printed here so none goes backwards.
+	Memo *Memo
 }
 
 // Memo is per-container state kept by renderers.
@@ -98,6 +100,7 @@ func (m *Memo) Update(key string, fn func(prev []uint64) []uint64) {
 type cacheEntry struct {
 	c       *Container
 	checked time.Time
+	nsFd    int // pins the pid namespace; see Resolve
 }
 
 // Resolver maps reader pids to containers and reads their cgroups.
@@ -210,6 +213,12 @@ func (r *Resolver) pidStat(pid int) (procfs.PidStat, error) {
 // Resolve maps a reader's pid (in the pid namespace of ProcRoot) to its
 // container. It returns an error wrapping [ErrNoContainer] when that's not
 // possible; callers then serve the host's view.
+//
+// Containers are cached by pid namespace inode. The cache holds an open
+// descriptor of each namespace, so the namespace — and with it its inode
+// number — can't be freed and reused by a new container while cached: a
+// cache hit is always the reader's own namespace. Each entry re-reads its
+// init's cgroup at most once per Options.Revalidate, to follow moves.
 func (r *Resolver) Resolve(pid int) (*Container, error) {
 	if pid <= 0 {
 		return nil, fmt.Errorf("%w: pid %d", ErrNoContainer, pid)
@@ -221,30 +230,31 @@ func (r *Resolver) Resolve(pid int) (*Container, error) {
 	if ns == r.hostNS {
 		// Readers in the host's pid namespace get their own cgroup; their
 		// namespace's init is the host's, so uptime is the host's.
-		return r.load(0, pid, r.hostStart)
+		return r.load(0, pid, r.hostStart, nil)
 	}
 	now := r.opts.Now()
 	r.mu.Lock()
 	e := r.cache[ns]
+	if e != nil && now.Sub(e.checked) < r.opts.Revalidate {
+		r.mu.Unlock()
+		return e.c, nil
+	}
 	r.mu.Unlock()
 	if e != nil {
-		r.mu.Lock()
-		fresh := now.Sub(e.checked) < r.opts.Revalidate
-		r.mu.Unlock()
-		if fresh {
-			return e.c, nil
-		}
-		if r.alive(e.c) {
+		// Follow the init into another cgroup, if it moved.
+		c, err := r.load(ns, e.c.InitPid, e.c.InitStart, e.c.Memo)
+		if err == nil {
 			r.mu.Lock()
+			if sameCgroups(c, e.c) {
+				c = e.c
+			} else {
+				e.c = c
+			}
 			e.checked = now
 			r.mu.Unlock()
-			return e.c, nil
+			return c, nil
 		}
-		r.mu.Lock()
-		if r.cache[ns] == e {
-			delete(r.cache, ns)
-		}
-		r.mu.Unlock()
+		r.drop(ns, e)
 	}
 	initPid, err := r.findInit(pid, ns)
 	if err != nil {
@@ -254,17 +264,52 @@ func (r *Resolver) Resolve(pid int) (*Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: init %d of pid %d: %w", ErrNoContainer, initPid, pid, err)
 	}
-	c, err := r.load(ns, initPid, st.StartTime)
+	nsFd, err := unix.Open(r.opts.ProcRoot+"/"+strconv.Itoa(initPid)+"/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
+		return nil, fmt.Errorf("%w: pin pid namespace of init %d: %w", ErrNoContainer, initPid, err)
+	}
+	c, err := r.load(ns, initPid, st.StartTime, nil)
+	if err == nil {
+		// The init may have exited between the lookup and the open; then the
+		// descriptor pins a different namespace (or none).
+		if got, err2 := r.pidNS(initPid); err2 != nil || got != ns {
+			err = fmt.Errorf("%w: init %d of pid %d exited during resolution", ErrNoContainer, initPid, pid)
+		}
+	}
+	if err != nil {
+		unix.Close(nsFd) //nolint:errcheck // read-only namespace descriptor
 		return nil, err
 	}
 	r.mu.Lock()
-	if old := r.cache[ns]; old != nil && old.c.InitPid == c.InitPid && old.c.InitStart == c.InitStart {
-		c = old.c // a concurrent resolution won; keep one Memo per container
+	defer r.mu.Unlock()
+	if old := r.cache[ns]; old != nil {
+		unix.Close(nsFd) //nolint:errcheck // a concurrent resolution won
+		return old.c, nil
 	}
-	r.cache[ns] = &cacheEntry{c: c, checked: now}
-	r.mu.Unlock()
+	r.cache[ns] = &cacheEntry{c: c, checked: now, nsFd: nsFd}
 	return c, nil
+}
+
+func sameCgroups(a, b *Container) bool {
+	if a.V2 != b.V2 || len(a.V1) != len(b.V1) {
+		return false
+	}
+	for k, v := range a.V1 {
+		if b.V1[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// drop removes e (if still cached under ns) and releases its namespace.
+func (r *Resolver) drop(ns uint64, e *cacheEntry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cache[ns] == e {
+		delete(r.cache, ns)
+		unix.Close(e.nsFd) //nolint:errcheck // read-only namespace descriptor
+	}
 }
 
 // alive reports whether c's init still runs in c's namespace.
@@ -280,15 +325,16 @@ func (r *Resolver) alive(c *Container) bool {
 // Prune forgets containers whose init exited: their namespace is gone and
 // its inode number may be reused.
 func (r *Resolver) Prune() {
-	for _, c := range r.Containers() {
-		if r.alive(c) {
-			continue
+	r.mu.Lock()
+	entries := make(map[uint64]*cacheEntry, len(r.cache))
+	for ns, e := range r.cache {
+		entries[ns] = e
+	}
+	r.mu.Unlock()
+	for ns, e := range entries {
+		if !r.alive(e.c) {
+			r.drop(ns, e)
 		}
-		r.mu.Lock()
-		if e := r.cache[c.Key]; e != nil && e.c == c {
-			delete(r.cache, c.Key)
-		}
-		r.mu.Unlock()
 	}
 }
 
@@ -365,7 +411,7 @@ func (r *Resolver) isNSInit(pid int) bool {
 	return err == nil && len(ids) > 1 && ids[len(ids)-1] == 1
 }
 
-func (r *Resolver) load(ns uint64, pid int, start uint64) (*Container, error) {
+func (r *Resolver) load(ns uint64, pid int, start uint64, memo *Memo) (*Container, error) {
 	f, err := os.Open(r.opts.ProcRoot + "/" + strconv.Itoa(pid) + "/cgroup")
 	if err != nil {
 		return nil, fmt.Errorf("%w: cgroup of pid %d: %w", ErrNoContainer, pid, err)
@@ -375,7 +421,10 @@ func (r *Resolver) load(ns uint64, pid int, start uint64) (*Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: cgroup of pid %d: %w", ErrNoContainer, pid, err)
 	}
-	c := &Container{Key: ns, InitPid: pid, InitStart: start, V1: v1, V2: v2}
+	if memo == nil {
+		memo = &Memo{}
+	}
+	c := &Container{Key: ns, InitPid: pid, InitStart: start, V1: v1, V2: v2, Memo: memo}
 	if r.mode == ModeV2 && v2 == "" || r.mode != ModeV2 && len(v1) == 0 {
 		return nil, fmt.Errorf("%w: pid %d has no %s cgroup", ErrNoContainer, pid, r.mode)
 	}

@@ -119,8 +119,9 @@ func (f *FS) renderFor(p string, c *cgview.Container, vis func() []int) ([]byte,
 	case "proc/uptime":
 		return f.uptime(c, vis())
 	case "proc/loadavg":
-		if f.opts.Loadavg == nil {
-			return nil, fmt.Errorf("%w: per-container load averages are off", cgview.ErrNoController)
+		if f.opts.Loadavg == nil || c.Key == 0 {
+			// Off, or a reader in the host's pid namespace: the host's load.
+			return nil, fmt.Errorf("%w: no per-container load average", cgview.ErrNoContainer)
 		}
 		s := f.opts.Loadavg.Get(c)
 		return render.Loadavg(s.Avg, s.Running, s.Total, s.LastPid), nil
@@ -191,9 +192,11 @@ func (f *FS) stat(c *cgview.Container, vis []int) ([]byte, error) {
 		Uptime:    up,
 		InitStart: c.InitStart,
 	}
-	if f.opts.Loadavg != nil {
+	if f.opts.Loadavg != nil && c.Key != 0 {
 		s := f.opts.Loadavg.Get(c)
 		in.Tasks, in.Running, in.Blocked = s.Total, s.Running, s.Blocked
+	} else {
+		in.Tasks, in.Running, in.Blocked = host.Processes, host.ProcsRunning, host.ProcsBlocked
 	}
 	var out []byte
 	c.Memo.Update("stat", func(prev []uint64) []uint64 {

@@ -37,7 +37,8 @@ const (
 type Server struct {
 	fs         *FS
 	ps         *fuse.ProtocolServer
-	fd         int // /dev/fuse, blocking; owned by the Server until Close
+	fd         int // /dev/fuse, blocking; owned by the Server until Unmount
+	rootFd     int // O_PATH descriptor of the filesystem's root; see Quiesce
 	mountPoint string
 	initReq    []byte // the kernel's INIT request, replayed by a successor
 	log        logr.Logger
@@ -83,7 +84,7 @@ func Mount(mountPoint string, f *FS, log logr.Logger) (*Server, error) {
 		unix.Close(fd) //nolint:errcheck // nothing mounted on it yet
 		return nil, &MountError{Op: "mount", Target: mountPoint, Err: err}
 	}
-	s := &Server{fs: f, ps: protocolServer(f, log), fd: fd, mountPoint: mountPoint, log: log}
+	s := &Server{fs: f, ps: protocolServer(f, log), fd: fd, rootFd: -1, mountPoint: mountPoint, log: log}
 	if err := s.handshake(); err != nil {
 		unix.Close(fd) //nolint:errcheck // aborting: the connection dies with it
 		_ = unix.Unmount(mountPoint, unix.MNT_DETACH)
@@ -154,6 +155,14 @@ func (s *Server) Start() {
 		s.wg.Add(1)
 		s.active.Add(1)
 		go s.worker()
+	}
+	if s.rootFd < 0 {
+		// Taken once serving, in case opening the root asks the server anything.
+		if fd, err := unix.Open(s.mountPoint, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			s.rootFd = fd
+		} else {
+			s.log.Error(err, "Could not open the filesystem root; quiescing will wait for the kernel", "mountPoint", s.mountPoint)
+		}
 	}
 }
 
@@ -247,57 +256,95 @@ func (s *Server) handle(req, out []byte) {
 //
 // Workers block in read(2), which nothing but a request ends, so Quiesce
 // sends requests of its own: lookups of a name that never exists, through an
-// O_PATH descriptor of the mount's root (valid in any mount namespace). Each
-// wakes one worker, which answers it, sees the stop flag and exits.
-func (s *Server) Quiesce() error {
+// O_PATH descriptor of the filesystem's root taken at Start (valid in any
+// mount namespace, even after a lazy unmount). Each wakes one worker, which
+// answers it, sees the stop flag and exits. It gives up after timeout and
+// returns an error, leaving the stop flag set.
+func (s *Server) Quiesce(timeout time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.running {
 		return nil
 	}
 	s.stopping.Store(true)
-	root, err := unix.Open(s.mountPoint, unix.O_PATH|unix.O_CLOEXEC|unix.O_DIRECTORY, 0)
-	if err == nil {
-		defer unix.Close(root) //nolint:errcheck // O_PATH descriptor
-	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
-	for wake := true; wake; {
+	deadline := time.After(timeout)
+	for {
 		select {
 		case <-done:
-			wake = false
+			s.running = false
+			s.report(nil)
+			return nil
+		case <-deadline:
+			return fmt.Errorf("quiesce FUSE workers: %d still running after %s", s.active.Load(), timeout)
 		default:
-			if err != nil {
-				// No way in (the mount is gone): workers end with ENODEV.
-				<-done
-				wake = false
-				break
+		}
+		if s.rootFd < 0 {
+			select { // no way to poke: wait for ENODEV or the deadline
+			case <-done:
+			case <-deadline:
 			}
+			continue
+		}
+		go func() {
 			var st unix.Stat_t
-			_ = unix.Fstatat(root, wakeName, &st, unix.AT_SYMLINK_NOFOLLOW)
+			_ = unix.Fstatat(s.rootFd, wakeName, &st, unix.AT_SYMLINK_NOFOLLOW)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	s.running = false
-	s.report(nil)
-	return nil
 }
 
 // Unmount quiesces, unmounts the mount point (lazily if busy) and closes
 // the connection. Containers still binding our files see ENOTCONN afterwards.
+// If the workers can't be stopped, the connection is aborted through the
+// fusectl filesystem, which ends every pending request with ENOTCONN.
 func (s *Server) Unmount() error {
-	var err error
-	if uerr := unix.Unmount(s.mountPoint, 0); uerr != nil && !errors.Is(uerr, unix.EINVAL) {
-		if uerr = unix.Unmount(s.mountPoint, unix.MNT_DETACH); uerr != nil && !errors.Is(uerr, unix.EINVAL) {
-			err = &MountError{Op: "umount", Target: s.mountPoint, Err: uerr}
+	var errs []error
+	if err := s.Quiesce(5 * time.Second); err != nil {
+		errs = append(errs, err)
+		if aerr := s.abort(); aerr != nil {
+			errs = append(errs, aerr)
 		}
 	}
-	// Closing the last /dev/fuse descriptor aborts the connection, which ends
-	// the workers' reads with ENODEV.
-	if cerr := unix.Close(s.fd); cerr != nil && err == nil {
-		err = fmt.Errorf("close /dev/fuse: %w", cerr)
+	if uerr := unix.Unmount(s.mountPoint, 0); uerr != nil && !errors.Is(uerr, unix.EINVAL) {
+		if uerr = unix.Unmount(s.mountPoint, unix.MNT_DETACH); uerr != nil && !errors.Is(uerr, unix.EINVAL) {
+			errs = append(errs, &MountError{Op: "umount", Target: s.mountPoint, Err: uerr})
+		}
 	}
-	s.wg.Wait()
-	return err
+	if s.rootFd >= 0 {
+		unix.Close(s.rootFd) //nolint:errcheck // O_PATH descriptor
+		s.rootFd = -1
+	}
+	// Closing the last /dev/fuse descriptor ends the connection.
+	if cerr := unix.Close(s.fd); cerr != nil {
+		errs = append(errs, fmt.Errorf("close /dev/fuse: %w", cerr))
+	}
+	return errors.Join(errs...)
+}
+
+// abort aborts the connection via /sys/fs/fuse/connections/<dev>/abort.
+func (s *Server) abort() error {
+	if s.rootFd < 0 {
+		return errors.New("abort FUSE connection: no root descriptor")
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(s.rootFd, &st); err != nil {
+		return fmt.Errorf("abort FUSE connection: stat root: %w", err)
+	}
+	p := fmt.Sprintf("/sys/fs/fuse/connections/%d/abort", unix.Minor(st.Dev))
+	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("abort FUSE connection: %w", err)
+	}
+	defer unix.Close(fd) //nolint:errcheck // write-only control file
+	if _, err := unix.Write(fd, []byte("1")); err != nil {
+		return fmt.Errorf("abort FUSE connection: write %s: %w", p, err)
+	}
+	return nil
 }
 
 // MountPoint returns where the filesystem is mounted.

@@ -55,12 +55,12 @@ type Sampler struct {
 	log      logr.Logger
 
 	mu      sync.Mutex
-	entries map[*cgview.Container]*entry
+	entries map[uint64]*entry // by pid namespace (cgview.Container.Key)
 }
 
 // New returns a Sampler that samples every interval (the kernel uses 5s).
 func New(r *cgview.Resolver, procRoot string, interval time.Duration, log logr.Logger) *Sampler {
-	s := &Sampler{r: r, procRoot: procRoot, interval: interval, log: log, entries: map[*cgview.Container]*entry{}}
+	s := &Sampler{r: r, procRoot: procRoot, interval: interval, log: log, entries: map[uint64]*entry{}}
 	for i, minutes := range []float64{1, 5, 15} {
 		s.exp[i] = uint64(math.Round(fixed1 / math.Exp(interval.Seconds()/(60*minutes))))
 	}
@@ -68,11 +68,12 @@ func New(r *cgview.Resolver, procRoot string, interval time.Duration, log logr.L
 }
 
 // Get returns c's latest sample, counting its tasks now if c is new, and
-// registers c for background sampling.
+// registers c for background sampling. c must be a container (Key != 0).
 func (s *Sampler) Get(c *cgview.Container) Sample {
 	s.mu.Lock()
-	e, ok := s.entries[c]
+	e, ok := s.entries[c.Key]
 	if ok {
+		e.c = c // the latest resolution: the init may have moved cgroups
 		e.seen = time.Now()
 		out := e.s
 		s.mu.Unlock()
@@ -84,10 +85,10 @@ func (s *Sampler) Get(c *cgview.Container) Sample {
 	// Averages start at zero, as the kernel's do at boot.
 	e.s = Sample{Running: running, Blocked: blocked, Total: total, LastPid: last}
 	s.mu.Lock()
-	if old, ok := s.entries[c]; ok {
+	if old, ok := s.entries[c.Key]; ok {
 		e = old
 	} else {
-		s.entries[c] = e
+		s.entries[c.Key] = e
 	}
 	out := e.s
 	s.mu.Unlock()
@@ -119,10 +120,13 @@ func (s *Sampler) SampleAll() {
 	s.mu.Unlock()
 	now := time.Now()
 	for _, e := range list {
-		running, blocked, total, last := s.count(e.c)
+		s.mu.Lock()
+		c := e.c
+		s.mu.Unlock()
+		running, blocked, total, last := s.count(c)
 		s.mu.Lock()
 		if total == 0 || now.Sub(e.seen) > 10*time.Minute {
-			delete(s.entries, e.c)
+			delete(s.entries, c.Key)
 			s.mu.Unlock()
 			continue
 		}

@@ -47,9 +47,13 @@ func Mounts(mountPoint string) ([]*mountinfo.Info, error) {
 }
 
 // Probe says what is mounted at mountPoint.
+//
+// It asks with statfs(2), which FUSE always forwards to the server: a stat
+// could be answered from the kernel's attribute cache for a while after the
+// server died.
 func Probe(mountPoint string) (State, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(mountPoint, &st); err != nil {
+	var st unix.Statfs_t
+	if err := unix.Statfs(mountPoint, &st); err != nil {
 		if IsStale(err) {
 			return Stale, nil
 		}
@@ -75,8 +79,8 @@ func Probe(mountPoint string) (State, error) {
 func CleanStale(mountPoint string) (int, error) {
 	n := 0
 	for range 64 {
-		var st unix.Stat_t
-		err := unix.Stat(mountPoint, &st)
+		var st unix.Statfs_t
+		err := unix.Statfs(mountPoint, &st)
 		if err == nil || !IsStale(err) {
 			return n, nil
 		}

@@ -38,15 +38,17 @@ func Run(ctx context.Context, cfg Config) error {
 		CFS: cfg.CFS, Swap: cfg.Swap, EntryTimeout: cfg.EntryTimeout, CacheTTL: cfg.CacheTTL, Log: log.WithName("fs"),
 	})
 
-	if err := os.MkdirAll(cfg.MountPoint, 0o755); err != nil && !mountmgr.IsStale(err) {
-		return fmt.Errorf("create mount point: %w", err)
-	}
+	// A server that died left its mount behind: every access to it fails with
+	// ENOTCONN (lxcfs refuses to start there). Detach it first.
 	n, err := mountmgr.CleanStale(cfg.MountPoint)
 	if err != nil {
 		return err
 	}
 	if n > 0 {
 		log.Info("Detached stale FUSE mounts", "mountPoint", cfg.MountPoint, "count", n)
+	}
+	if err := os.MkdirAll(cfg.MountPoint, 0o755); err != nil {
+		return fmt.Errorf("create mount point: %w", err)
 	}
 	if st, err := mountmgr.Probe(cfg.MountPoint); err != nil {
 		return err
