@@ -112,6 +112,7 @@ type Resolver struct {
 
 	mu    sync.Mutex
 	cache map[uint64]*cacheEntry
+	pids  map[int]pidEntry // recent readers; see pidTTL
 }
 
 // New returns a Resolver for the host described by opts.
@@ -128,7 +129,7 @@ func New(opts Options) (*Resolver, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Resolver{opts: opts, mode: opts.Mode, cache: map[uint64]*cacheEntry{}}
+	r := &Resolver{opts: opts, mode: opts.Mode, cache: map[uint64]*cacheEntry{}, pids: map[int]pidEntry{}}
 	if r.mode == ModeUnknown {
 		r.mode = detectMode(opts.CgroupRoot)
 	}
@@ -223,6 +224,33 @@ func (r *Resolver) Resolve(pid int) (*Container, error) {
 	if pid <= 0 {
 		return nil, fmt.Errorf("%w: pid %d", ErrNoContainer, pid)
 	}
+	now := r.opts.Now()
+	r.mu.Lock()
+	if pe, ok := r.pids[pid]; ok && now.Before(pe.expires) {
+		r.mu.Unlock()
+		return pe.c, nil
+	}
+	r.mu.Unlock()
+	c, err := r.resolve(pid, now)
+	if err == nil && c.Key != 0 {
+		r.mu.Lock()
+		r.pids[pid] = pidEntry{c: c, expires: now.Add(pidTTL)}
+		r.mu.Unlock()
+	}
+	return c, err
+}
+
+// pidTTL is how long a reader pid's resolution is reused without looking
+// at the pid again. A pid is only reused after pid_max more forks, which no
+// machine does in this time, so a hit is always the same process.
+const pidTTL = 100 * time.Millisecond
+
+type pidEntry struct {
+	c       *Container
+	expires time.Time
+}
+
+func (r *Resolver) resolve(pid int, now time.Time) (*Container, error) {
 	ns, err := r.pidNS(pid)
 	if err != nil {
 		return nil, fmt.Errorf("%w: pid %d: %w", ErrNoContainer, pid, err)
@@ -232,7 +260,6 @@ func (r *Resolver) Resolve(pid int) (*Container, error) {
 		// namespace's init is the host's, so uptime is the host's.
 		return r.load(0, pid, r.hostStart, nil)
 	}
-	now := r.opts.Now()
 	r.mu.Lock()
 	e := r.cache[ns]
 	if e != nil && now.Sub(e.checked) < r.opts.Revalidate {
@@ -325,7 +352,13 @@ func (r *Resolver) alive(c *Container) bool {
 // Prune forgets containers whose init exited: their namespace is gone and
 // its inode number may be reused.
 func (r *Resolver) Prune() {
+	now := r.opts.Now()
 	r.mu.Lock()
+	for pid, pe := range r.pids {
+		if now.After(pe.expires) {
+			delete(r.pids, pid)
+		}
+	}
 	entries := make(map[uint64]*cacheEntry, len(r.cache))
 	for ns, e := range r.cache {
 		entries[ns] = e

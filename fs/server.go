@@ -169,7 +169,7 @@ func (s *Server) Start() {
 // workers is the number of goroutines reading requests. Each blocks in
 // read(2) on its own OS thread while idle; handlers never block on anything
 // but local files, so a few suffice for two or two hundred CPUs' readers.
-const workers = 8
+const workers = 2
 
 // ErrUnmounted means the kernel ended the connection: the filesystem was
 // unmounted (and no bind of it remains) or the connection was aborted.
