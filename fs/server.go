@@ -143,6 +143,11 @@ const opInit = 26 // FUSE_INIT
 
 // Start starts the workers reading requests. Serving stops at Quiesce,
 // Unmount, or when the kernel ends the connection.
+//
+// There is one worker per CPU (at least two). Each blocks in read(2) on its
+// own OS thread while idle; handlers never wait on anything but local files.
+// Measured here, more workers than CPUs only cost wake-ups: the woken thread
+// then often finds no free P and waits for one.
 func (s *Server) Start() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -166,11 +171,6 @@ func (s *Server) Start() {
 		}
 	}
 }
-
-// Start runs one worker per CPU (at least two). Each blocks in read(2) on its
-// own OS thread while idle; handlers never wait on anything but local files.
-// Measured here, more workers than CPUs only cost wake-ups: the woken thread
-// then often finds no free P and waits for one.
 
 // ErrUnmounted means the kernel ended the connection: the filesystem was
 // unmounted (and no bind of it remains) or the connection was aborted.
