@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -330,18 +331,65 @@ func TestResolveConcurrent(t *testing.T) {
 	}
 }
 
+func TestResolvePidCache(t *testing.T) {
+	t.Parallel()
+	root := copyFixture(t, "v2-systemd-burstable")
+	clk := newFakeClock()
+	r := newResolver(t, root, func(o *cgview.Options) { o.Now, o.Revalidate = clk.Now, time.Hour })
+	c1 := resolve(t, r, readPid)
+	// Make the reader look like a member of the nested namespace: only a
+	// resolution that looks at the pid again notices.
+	writeFile(t, root, "proc/4300/ns/pid", "pid:[4026532600]\n")
+	writeFile(t, root, "proc/4300/status", strings.Replace(readFile(t, root, "proc/4300/status"), "NSpid:\t4300\t23", "NSpid:\t4300\t23\t1", 1))
+	clk.Advance(50 * time.Millisecond)
+	if c := resolve(t, r, readPid); c != c1 {
+		t.Fatalf("Resolve within the pid TTL = %+v, want the cached %+v", c, c1)
+	}
+	clk.Advance(100 * time.Millisecond)
+	if c := resolve(t, r, readPid); c.Key != 4026532600 {
+		t.Fatalf("Resolve after the pid TTL = Key %d, want the pid looked at again (Key 4026532600)", c.Key)
+	}
+}
+
 func TestResolveRevalidation(t *testing.T) {
 	t.Parallel()
+	const moved = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + podUID_ + ".slice/cri-containerd-moved.scope"
 	tests := []struct {
-		name       string
-		restart    bool          // the init's start time changes (exit and pid reuse)
-		advance    time.Duration // clock step before the second resolution
-		wantSame   bool
-		wantStart2 uint64
+		name      string
+		mutate    func(t *testing.T, root string)
+		advance   time.Duration // clock step before the second resolution
+		wantSame  bool          // the very same *Container
+		wantV2    string
+		wantNoCtr bool // the second resolution fails with ErrNoContainer
 	}{
-		{name: "within revalidate the cache is trusted", restart: true, advance: 500 * time.Millisecond, wantSame: true, wantStart2: v2Start},
-		{name: "after revalidate a restarted init is noticed", restart: true, advance: 1500 * time.Millisecond, wantSame: false, wantStart2: v2Start + 100},
-		{name: "after revalidate a live init keeps the entry", restart: false, advance: time.Hour, wantSame: true, wantStart2: v2Start},
+		{
+			name:     "within revalidate the cache is trusted",
+			mutate:   func(t *testing.T, root string) { writeFile(t, root, "proc/4242/cgroup", "0::"+moved+"\n") },
+			advance:  500 * time.Millisecond,
+			wantSame: true, wantV2: v2Burstable,
+		},
+		{
+			name:    "after revalidate the init's cgroup move is followed",
+			mutate:  func(t *testing.T, root string) { writeFile(t, root, "proc/4242/cgroup", "0::"+moved+"\n") },
+			advance: 1500 * time.Millisecond,
+			wantV2:  moved,
+		},
+		{
+			name:     "after revalidate an unchanged init keeps its container",
+			mutate:   func(*testing.T, string) {},
+			advance:  time.Hour,
+			wantSame: true, wantV2: v2Burstable,
+		},
+		{
+			name: "after revalidate an exited init means no container",
+			mutate: func(t *testing.T, root string) {
+				if err := os.RemoveAll(filepath.Join(root, "proc", "4242")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			advance:   1500 * time.Millisecond,
+			wantNoCtr: true,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -351,24 +399,33 @@ func TestResolveRevalidation(t *testing.T) {
 			r := newResolver(t, root, func(o *cgview.Options) { o.Now, o.Revalidate = clk.Now, time.Second })
 			c1 := resolve(t, r, readPid)
 			c1.Memo.Update("stat", func([]uint64) []uint64 { return []uint64{42} })
-			if tc.restart {
-				writeFile(t, root, "proc/4242/stat", pidStatLine(initPid, "nginx", 'S', shimPid, v2Start+100))
-			}
+			tc.mutate(t, root)
 			clk.Advance(tc.advance)
-			c2 := resolve(t, r, readPid)
+			c2, err := r.Resolve(readPid)
+			if tc.wantNoCtr {
+				if !errors.Is(err, cgview.ErrNoContainer) {
+					t.Fatalf("second Resolve = %+v, %v; want ErrNoContainer", c2, err)
+				}
+				if n := len(r.Containers()); n != 0 {
+					t.Errorf("Containers() = %d entries, want the dead one dropped", n)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("second Resolve = %v", err)
+			}
 			if (c1 == c2) != tc.wantSame {
 				t.Errorf("second Resolve returned same=%v, want same=%v", c1 == c2, tc.wantSame)
 			}
-			if c2.InitStart != tc.wantStart2 {
-				t.Errorf("InitStart = %d, want %d", c2.InitStart, tc.wantStart2)
+			if c2.V2 != tc.wantV2 || c2.InitPid != initPid || c2.InitStart != v2Start {
+				t.Errorf("second Resolve = {V2 %q, InitPid %d, InitStart %d}, want {%q, %d, %d}", c2.V2, c2.InitPid, c2.InitStart, tc.wantV2, initPid, v2Start)
 			}
-			var memo []uint64
-			c2.Memo.Update("stat", func(prev []uint64) []uint64 { memo = prev; return prev })
-			if tc.wantSame != (memo != nil) {
-				t.Errorf("memo after second Resolve = %v; a new container must start without one", memo)
+			// The memo lives as long as the namespace, across cgroup moves.
+			if c2.Memo != c1.Memo {
+				t.Errorf("Memo changed across revalidation")
 			}
-			if got := len(r.Containers()); got != 1 {
-				t.Errorf("Containers() = %d entries, want 1", got)
+			if got := r.Containers(); len(got) != 1 || got[0] != c2 {
+				t.Errorf("Containers() = %v, want [%p]", got, c2)
 			}
 		})
 	}
@@ -376,19 +433,30 @@ func TestResolveRevalidation(t *testing.T) {
 
 func TestResolveRevalidateDefault(t *testing.T) {
 	t.Parallel()
+	const moved = "/kubepods.slice/elsewhere.scope"
 	root := copyFixture(t, "v2-systemd-burstable")
 	clk := newFakeClock()
 	r := newResolver(t, root, func(o *cgview.Options) { o.Now = clk.Now }) // Revalidate zero: one second
 	c1 := resolve(t, r, readPid)
-	writeFile(t, root, "proc/4242/stat", pidStatLine(initPid, "nginx", 'S', shimPid, v2Start+1))
+	writeFile(t, root, "proc/4242/cgroup", "0::"+moved+"\n")
 	clk.Advance(999 * time.Millisecond)
 	if c := resolve(t, r, readPid); c != c1 {
-		t.Fatalf("Resolve before one second re-resolved")
+		t.Fatalf("Resolve before one second re-read the init's cgroup")
 	}
-	clk.Advance(2 * time.Millisecond)
-	if c := resolve(t, r, readPid); c == c1 || c.InitStart != v2Start+1 {
-		t.Fatalf("Resolve after one second = %+v, want a new container", c)
+	// The resolution at 999ms is reused for pidTTL (100ms) more.
+	clk.Advance(150 * time.Millisecond)
+	if c := resolve(t, r, readPid); c.V2 != moved {
+		t.Fatalf("Resolve after one second and the pid TTL = %+v, want V2 %q", c, moved)
 	}
+}
+
+func readFile(t *testing.T, root, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestPrune(t *testing.T) {
@@ -492,7 +560,7 @@ func TestRunPrunesAndStops(t *testing.T) {
 
 func TestMemoUpdate(t *testing.T) {
 	t.Parallel()
-	var c cgview.Container
+	c := cgview.Container{Memo: &cgview.Memo{}}
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Add(1)
