@@ -154,13 +154,3 @@ func (c *fakeClock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 }
-
-// knownBug marks a test that demonstrates a production bug: it is skipped
-// with "BUG: desc" so the suite stays green, unless K8S_LXCFS_KNOWN_BUGS=1
-// asks to see it fail (and so to check a fix).
-func knownBug(t *testing.T, desc string) {
-	t.Helper()
-	if os.Getenv("K8S_LXCFS_KNOWN_BUGS") != "1" {
-		t.Skip("BUG: " + desc)
-	}
-}

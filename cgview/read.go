@@ -43,21 +43,29 @@ func (r *Resolver) dir(c *Container, controller string) (base, cg string, err er
 	if cg == "" {
 		return "", "", fmt.Errorf("%w: empty cgroup path for %q", ErrNoController, controller)
 	}
-	cg = path.Clean("/" + cg)
-	if strings.Contains(cg, "/..") {
-		// Paths relative to another cgroup namespace ("/../../pod") can't be
-		// located from here.
-		return "", "", fmt.Errorf("%w: cgroup path %q is outside our cgroup namespace", ErrNoContainer, cg)
+	for _, part := range strings.Split(cg, "/") {
+		if part == ".." {
+			// A path relative to another cgroup namespace ("/../../pod"):
+			// the reader's cgroup is not below our root, so it can't be read.
+			return "", "", fmt.Errorf("%w: cgroup path %q is outside our cgroup namespace", ErrNoContainer, cg)
+		}
 	}
-	return base, cg, nil
+	return base, path.Clean("/" + cg), nil
 }
 
+// file reads one file of c's cgroup. A missing file means the controller
+// isn't there (not mounted, or not enabled for this cgroup on v2):
+// ErrNoController, still wrapping the ENOENT.
 func (r *Resolver) file(c *Container, controller, name string) ([]byte, error) {
 	base, cg, err := r.dir(c, controller)
 	if err != nil {
 		return nil, err
 	}
-	return procfs.ReadFile(base + cg + "/" + name)
+	b, err := procfs.ReadFile(base + cg + "/" + name)
+	if err != nil && procfs.IsNotExist(err) {
+		return nil, fmt.Errorf("%w: %w", ErrNoController, err)
+	}
+	return b, err
 }
 
 // walkUp calls fn for the file name in c's cgroup and each ancestor below the
@@ -255,9 +263,10 @@ func (r *Resolver) memoryV2(c *Container) (Memory, error) {
 		if v, err := procfs.ParseLimit(b); err == nil {
 			m.SwapKnown, m.SwapUsage = true, v
 			_ = r.walkUp(c, "", "memory.swap.max", func(b []byte) error {
-				v, err := procfs.ParseLimit(b)
-				m.SwapLimit = min(m.SwapLimit, v)
-				return err
+				if v, err := procfs.ParseLimit(b); err == nil { // malformed levels are skipped
+					m.SwapLimit = min(m.SwapLimit, v)
+				}
+				return nil
 			})
 		}
 	}
@@ -297,12 +306,13 @@ func (r *Resolver) CPU(c *Container) (CPU, error) {
 	}
 	quota := math.Inf(1)
 	if r.mode == ModeV2 {
+		// A level whose cpu.max doesn't parse is skipped, not the walk:
+		// its ancestors' limits still hold.
 		_ = r.walkUp(c, quotaCtl, "cpu.max", func(b []byte) error {
-			q, p, err := procfs.ParseCPUMax(b)
-			if err == nil && q != Unlimited {
+			if q, p, err := procfs.ParseCPUMax(b); err == nil && q != Unlimited {
 				quota = math.Min(quota, float64(q)/float64(p))
 			}
-			return err
+			return nil
 		})
 	} else {
 		quota = r.v1Quota(c)

@@ -275,7 +275,6 @@ func TestCPUV1QuotaMinUpTheTree(t *testing.T) {
 
 func TestCPUMalformedCpuMaxKeepsParentLimit(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "a malformed cpu.max in the container aborts walkUp, so the pod's valid cpu.max (2 CPUs) is ignored and Quota is 0 (no limit)")
 	r := newResolver(t, fixture("v2-malformed"))
 	got, err := r.CPU(resolve(t, r, 5300))
 	if err != nil {
@@ -428,7 +427,6 @@ func TestIOErrors(t *testing.T) {
 
 func TestIOMissingControllerIsErrNoController(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "Resolver.file returns the bare ENOENT for a file the cgroup lacks (v2 io.stat with io not enabled), not ErrNoController as documented; fs counts it as an error")
 	r := newResolver(t, fixture("v2-missing-controllers"))
 	_, err := r.IO(resolve(t, r, readPid))
 	if !errors.Is(err, cgview.ErrNoController) {
@@ -582,7 +580,6 @@ func TestCgroupPathOutsideNamespace(t *testing.T) {
 		}
 		return
 	}
-	knownBug(t, "dir() cleans \"/\"+path before checking for \"..\", and path.Clean drops leading \"..\" of a rooted path, so /../../kubepods.slice/... is read as /kubepods.slice/... instead of failing with ErrNoContainer")
 	if m, err := r.Memory(c); !errors.Is(err, cgview.ErrNoContainer) {
 		t.Errorf("Memory() of cgroup %q = %+v, %v; want ErrNoContainer", c.V2, m, err)
 	}
@@ -590,7 +587,6 @@ func TestCgroupPathOutsideNamespace(t *testing.T) {
 
 func TestMemoryMalformedSwapMax(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "memoryV2 folds min(SwapLimit, 0) before checking ParseLimit's error and then discards the error, so a malformed memory.swap.max silently becomes a swap limit of 0 and the pod's limit is never read")
 	root := copyFixture(t, "v2-nested")
 	writeFile(t, root, "sys/fs/cgroup"+v2Burstable+"/memory.swap.max", "lots\n")
 	r := newResolver(t, root)

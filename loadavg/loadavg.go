@@ -58,8 +58,15 @@ type Sampler struct {
 	entries map[uint64]*entry // by pid namespace (cgview.Container.Key)
 }
 
-// New returns a Sampler that samples every interval (the kernel uses 5s).
+// MinInterval is the shortest sampling interval. Below about 220ms the
+// 15-minute decay factor rounds to 1.0 in FSHIFT-11 fixed point, and the
+// average would never move.
+const MinInterval = time.Second
+
+// New returns a Sampler that samples every interval (the kernel uses 5s),
+// at least MinInterval.
 func New(r *cgview.Resolver, procRoot string, interval time.Duration, log logr.Logger) *Sampler {
+	interval = max(interval, MinInterval)
 	s := &Sampler{r: r, procRoot: procRoot, interval: interval, log: log, entries: map[uint64]*entry{}}
 	for i, minutes := range []float64{1, 5, 15} {
 		s.exp[i] = uint64(math.Round(fixed1 / math.Exp(interval.Seconds()/(60*minutes))))
@@ -176,14 +183,27 @@ func (s *Sampler) count(c *cgview.Container) (running, blocked, total uint64, la
 		maxTid = max(maxTid, tid)
 	}
 	if maxTid > 0 {
+		// As the container numbers it: the NSpid entry at the depth of the
+		// container's own namespace (its init's innermost), not the task's
+		// innermost, which differs for tasks in nested namespaces.
 		lastPid = maxTid
-		if b, err := procfs.ReadFile(s.procRoot + "/" + strconv.Itoa(maxTid) + "/status"); err == nil {
-			if ids, err := procfs.ParseNSpid(b); err == nil {
-				lastPid = ids[len(ids)-1]
-			}
+		depth := -1
+		if ids, err := s.nspid(c.InitPid); err == nil {
+			depth = len(ids) - 1
+		}
+		if ids, err := s.nspid(maxTid); err == nil && depth >= 0 && depth < len(ids) {
+			lastPid = ids[depth]
 		}
 	}
 	return running, blocked, total, lastPid
+}
+
+func (s *Sampler) nspid(pid int) ([]int, error) {
+	b, err := procfs.ReadFile(s.procRoot + "/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return nil, err
+	}
+	return procfs.ParseNSpid(b)
 }
 
 // Len returns how many containers are sampled.

@@ -25,16 +25,6 @@ var kernelExp = [3]uint64{1884, 2014, 2037}
 
 const one = fixed1 // 1.00 in fixed point
 
-// knownBug marks a test that demonstrates a production bug: it is skipped
-// with "BUG: desc" so the suite stays green, unless K8S_LXCFS_KNOWN_BUGS=1
-// asks to see it fail (and so to check a fix).
-func knownBug(t *testing.T, desc string) {
-	t.Helper()
-	if os.Getenv("K8S_LXCFS_KNOWN_BUGS") != "1" {
-		t.Skip("BUG: " + desc)
-	}
-}
-
 func TestExpMatchesKernel(t *testing.T) {
 	t.Parallel()
 	s := New(nil, "", 5*time.Second, logr.Discard())
@@ -161,10 +151,15 @@ func TestCalcLoadTracksFloatModel(t *testing.T) {
 
 func TestShortIntervalFreezesAverages(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "with -loadavg-interval below about 220ms (Validate accepts 100ms) EXP_15 = round(FIXED_1/e^(interval/15min)) rounds to FIXED_1, so calcLoad never moves the 15-minute average: it stays 0.00 under any load")
+	// Below about 220ms EXP_15 = round(FIXED_1/e^(interval/15min)) rounds to
+	// FIXED_1 and the 15-minute average would never move; New raises such
+	// intervals to MinInterval.
 	s := New(nil, "", 100*time.Millisecond, logr.Discard())
+	if s.exp[2] >= fixed1 {
+		t.Fatalf("EXP_15 = %d: the 15-minute average cannot move", s.exp[2])
+	}
 	var avg uint64
-	for range 9000 { // 15 minutes of samples with one runnable task
+	for range int(15 * time.Minute / s.interval) { // 15 minutes of samples with one runnable task
 		avg = calcLoad(avg, s.exp[2], one)
 	}
 	if avg < one/2 {
@@ -258,7 +253,6 @@ func TestSamplerGet(t *testing.T) {
 
 func TestSamplerLastPidInContainerNamespace(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "count reports the newest task's pid in that task's innermost pid namespace (NSpid's last field), not in the container's: a task in a nested namespace (NSpid 4500 40 1) makes /proc/loadavg's last pid 1 instead of 40")
 	r, s := newSampler(t, filepath.Join(fixtures, "v2-systemd-burstable"))
 	got := s.Get(resolve(t, r, readPid))
 	if got.LastPid != 40 {

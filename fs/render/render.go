@@ -102,6 +102,7 @@ func Meminfo(host *procfs.Meminfo, m cgview.Memory, swap bool) []byte {
 		"Shmem":          kb(s.Shmem),
 		"Slab":           kb(s.Slab),
 		"SReclaimable":   kb(s.SlabReclaimable),
+		"KReclaimable":   kb(s.SlabReclaimable), // the cgroup keeps no other reclaimable kernel memory
 		"SUnreclaim":     kb(s.SlabUnreclaimable),
 		"AnonHugePages":  kb(s.AnonHuge),
 	}

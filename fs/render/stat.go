@@ -6,6 +6,7 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 
 	"github.com/k8s-lxcfs/k8s-lxcfs/cgview"
 	"github.com/k8s-lxcfs/k8s-lxcfs/internal/procfs"
@@ -59,18 +60,24 @@ func perCPU(in StatInput) (user, sys []uint64) {
 }
 
 // Stat renders /proc/stat. prev holds the counters printed last time for this
-// container (user, system, idle per visible CPU); the returned slice replaces
-// it. No printed counter is ever lower than before, so tools computing rates
-// from two samples never see negative time.
+// container — user, system and idle of the aggregate line, then of each
+// visible CPU — and the returned slice replaces it. No printed counter is ever
+// lower than before, so tools computing rates from two samples never see
+// negative time: not when usage bursts above the quota for a moment, and not
+// when the cpuset or quota changes the number of CPUs shown (the aggregate
+// and the CPUs present before and after keep their floors).
 func Stat(host *procfs.Stat, in StatInput, prev []uint64) (out []byte, next []uint64) {
 	user, sys := perCPU(in)
 	n := len(in.Visible)
-	if len(prev) != 3*n {
-		prev = nil // the visible set changed size: start over
+	floor := func(i int) uint64 { // the last printed value at memo index i
+		if i < len(prev) {
+			return prev[i]
+		}
+		return 0
 	}
-	next = make([]uint64, 3*n)
-	var total procfs.CPUTimes
+	next = make([]uint64, 3+3*n)
 	lines := make([]procfs.CPUTimes, n)
+	var sum [3]uint64
 	for i := range n {
 		busy := user[i] + sys[i]
 		idle := uint64(0)
@@ -79,20 +86,21 @@ func Stat(host *procfs.Stat, in StatInput, prev []uint64) (out []byte, next []ui
 		}
 		vals := [3]uint64{user[i], sys[i], idle}
 		for k := range vals {
-			if prev != nil && prev[3*i+k] > vals[k] {
-				vals[k] = prev[3*i+k]
-			}
-			next[3*i+k] = vals[k]
+			vals[k] = max(vals[k], floor(3+3*i+k))
+			next[3+3*i+k] = vals[k]
+			sum[k] += vals[k]
 		}
 		lines[i] = procfs.CPUTimes{User: vals[0], System: vals[1], Idle: vals[2]}
-		total.User += vals[0]
-		total.System += vals[1]
-		total.Idle += vals[2]
 	}
+	for k := range sum {
+		sum[k] = max(sum[k], floor(k))
+		next[k] = sum[k]
+	}
+	total := procfs.CPUTimes{User: sum[0], System: sum[1], Idle: sum[2]}
 	out = make([]byte, 0, 256+96*n+len(host.Other)*32)
 	out = appendCPULine(out, "cpu ", &total)
 	for i := range lines {
-		out = appendCPULine(out, fmt.Sprintf("cpu%d", i), &lines[i])
+		out = appendCPULine(out, "cpu"+strconv.Itoa(i), &lines[i])
 	}
 	for _, l := range host.Other {
 		key, _, _ := bytes.Cut(l, []byte{' '})

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/k8s-lxcfs/k8s-lxcfs/loadavg"
 )
 
 // Config is everything `serve` needs.
@@ -116,8 +118,8 @@ func (c *Config) Validate() error {
 	if strings.ContainsAny(c.MountPoint, ",\n") {
 		errs = append(errs, fmt.Errorf("MOUNTPOINT %q must not contain commas or newlines", c.MountPoint))
 	}
-	if c.LoadavgInterval < 100*time.Millisecond {
-		errs = append(errs, fmt.Errorf("-loadavg-interval must be at least 100ms, got %s", c.LoadavgInterval))
+	if c.LoadavgInterval < loadavg.MinInterval {
+		errs = append(errs, fmt.Errorf("-loadavg-interval must be at least %s, got %s", loadavg.MinInterval, c.LoadavgInterval))
 	}
 	if c.CacheTTL < 0 || c.CacheTTL > 10*time.Second {
 		errs = append(errs, fmt.Errorf("-cache-ttl must be between 0 and 10s, got %s", c.CacheTTL))

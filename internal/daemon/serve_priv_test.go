@@ -365,7 +365,7 @@ wait`
 func TestPrivLoadavg(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	mp := testenv.MountDir(t)
-	testenv.StartDaemon(t, mp, "-loadavg-interval=200ms", "-cache-ttl=0")
+	testenv.StartDaemon(t, mp, "-loadavg-interval=1s", "-cache-ttl=0")
 	busy := startContainer(t, sandbox.ContainerOptions{Cgroup: newCgroup(t, sandbox.Limits{MemoryBytes: 256 * mib}), LXCFSRoot: mp})
 	idle := startContainer(t, sandbox.ContainerOptions{Cgroup: newCgroup(t, sandbox.Limits{MemoryBytes: 256 * mib}), LXCFSRoot: mp})
 	_ = exec1(t, idle, "cat", "/proc/loadavg") // register

@@ -106,24 +106,28 @@ func ParseIOStatV2(b []byte) ([]IOStat, error) {
 			if !ok {
 				return nil, fmt.Errorf("io.stat line %q: field %q has no value", line, kv)
 			}
+			var dst *uint64
+			switch string(k) {
+			case "rbytes":
+				dst = &s.ReadBytes
+			case "wbytes":
+				dst = &s.WriteBytes
+			case "rios":
+				dst = &s.ReadIOs
+			case "wios":
+				dst = &s.WriteIOs
+			case "dbytes":
+				dst = &s.DiscardBytes
+			case "dios":
+				dst = &s.DiscardIOs
+			default:
+				continue // other controllers' keys, e.g. iocost's "cost.vrate=100.00"
+			}
 			n, err := strconv.ParseUint(string(v), 10, 64)
 			if err != nil {
 				return nil, fmt.Errorf("io.stat line %q: %w", line, err)
 			}
-			switch string(k) {
-			case "rbytes":
-				s.ReadBytes = n
-			case "wbytes":
-				s.WriteBytes = n
-			case "rios":
-				s.ReadIOs = n
-			case "wios":
-				s.WriteIOs = n
-			case "dbytes":
-				s.DiscardBytes = n
-			case "dios":
-				s.DiscardIOs = n
-			}
+			*dst = n
 		}
 		out = append(out, s)
 	}

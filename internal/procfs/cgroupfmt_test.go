@@ -304,7 +304,6 @@ func TestParseIOStatV2(t *testing.T) {
 
 func TestParseIOStatV2IOCostRoot(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "ParseIOStatV2 parses the value of every key as an integer, but with blk-iocost enabled the kernel prints \"cost.vrate=100.00\" (a decimal) on the root cgroup's io.stat lines, so the whole file fails to parse")
 	in := "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0 cost.vrate=100.00 cost.usage=12\n"
 	got, err := ParseIOStatV2([]byte(in))
 	want := []IOStat{{Major: 8, ReadBytes: 1, WriteBytes: 2, ReadIOs: 3, WriteIOs: 4}}

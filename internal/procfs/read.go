@@ -33,11 +33,14 @@ func ReadFile(path string) ([]byte, error) {
 	defer unix.Close(fd) //nolint:errcheck // read-only file
 	buf := make([]byte, 0, 8192)
 	for {
+		if len(buf) > MaxFileSize {
+			return nil, fmt.Errorf("read %s: larger than %d bytes", path, MaxFileSize)
+		}
 		if cap(buf)-len(buf) < 4096 {
-			if cap(buf) >= MaxFileSize {
-				return nil, fmt.Errorf("read %s: larger than %d bytes", path, MaxFileSize)
-			}
-			buf = append(buf[:cap(buf)], make([]byte, cap(buf))...)[:len(buf)]
+			// One byte of room past the bound, so an oversized file is seen.
+			grown := make([]byte, len(buf), min(2*cap(buf), MaxFileSize+4097))
+			copy(grown, buf)
+			buf = grown
 		}
 		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
 		if err == unix.EINTR {
@@ -48,6 +51,9 @@ func ReadFile(path string) ([]byte, error) {
 		}
 		room := cap(buf) - len(buf)
 		buf = buf[:len(buf)+n]
+		if len(buf) > MaxFileSize {
+			return nil, fmt.Errorf("read %s: larger than %d bytes", path, MaxFileSize)
+		}
 		if n == 0 || room-n > 4096 {
 			return buf, nil
 		}
