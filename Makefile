@@ -11,7 +11,7 @@ GO       = $(shell cat _output/go 2>/dev/null || command -v go)
 # failed test leaves behind dies with the test binary.
 PRIV_EXEC ?= env K8S_LXCFS_PRIVILEGED_TESTS=1 unshare --mount --propagation private
 
-.PHONY: all build demo test verify test-unit test-priv fuzz bench bench-scale deps deps-bench clean help
+.PHONY: all build demo test verify test-unit test-priv test-v2 fuzz bench bench-scale deps deps-bench clean help
 
 all: build
 
@@ -55,3 +55,14 @@ bench-scale: deps-bench build ## per-read cost at 10 vs 1000 cgroups; loadavg sa
 
 clean:
 	rm -rf bin _output
+
+# Packages with privileged tests, built as test binaries for the VM.
+PRIV_PKGS = $(shell grep -l 'func TestPriv' $$(git ls-files '*_test.go') | xargs -n1 dirname | sort -u)
+
+test-v2: deps ## L1 on real cgroup v2 (and v1) kernels: the privileged suite inside qemu
+	@rm -rf _output/vm/tests _output/vm/bin && mkdir -p _output/vm/tests _output/vm/bin
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o _output/vm/bin/k8s-lxcfs ./cmd/k8s-lxcfs
+	@for p in $(PRIV_PKGS); do \
+		echo "go test -c ./$$p"; \
+		CGO_ENABLED=0 $(GO) test -c -o _output/vm/tests/$$(echo $$p | tr / _).test ./$$p || exit 1; done
+	hack/vm/run.sh $${VM_MODES:-v2 v1}

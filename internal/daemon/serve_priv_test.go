@@ -309,9 +309,11 @@ func TestPrivChunkedReads(t *testing.T) {
 	}
 }
 
-// TestPrivStatOwnCPUTime: a busy loop of known length in a 0.5-CPU container
-// moves its /proc/stat by about half the wall time, and no counter goes
-// backwards meanwhile (lxcfs 5.0.3 --enable-cfs makes idle go backwards).
+// TestPrivStatOwnCPUTime: busy loops in a 0.5-CPU container move its
+// /proc/stat by about half the wall time, and no counter goes backwards
+// meanwhile (lxcfs 5.0.3 --enable-cfs makes idle go backwards). The samples
+// are taken from outside the container's cgroup (in its namespaces), so the
+// sampling itself doesn't count against the quota.
 func TestPrivStatOwnCPUTime(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	mp := testenv.MountDir(t)
@@ -320,44 +322,58 @@ func TestPrivStatOwnCPUTime(t *testing.T) {
 		Cgroup:    newCgroup(t, sandbox.Limits{MemoryBytes: 256 * mib, CPUQuotaUS: 50000, CPUPeriodUS: 100000}),
 		LXCFSRoot: mp,
 	})
-	// Sample from inside: a shell loop reading /proc/stat every 100ms while
-	// two busy loops run for 3s.
-	script := `
-for i in 1 2; do ( end=$(( $(date +%s) + 3 )); while [ $(date +%s) -lt $end ]; do :; done ) & done
-for i in $(seq 45); do head -2 /proc/stat | tr '\n' ' '; echo; sleep 0.1; done
-wait`
-	out := exec1(t, c, "sh", "-c", script)
-	var prev []uint64
-	var first, last []uint64
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 22 || f[0] != "cpu" || f[11] != "cpu0" {
-			t.Fatalf("unexpected stat sample %q", line)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	busyDone := make(chan error, 1)
+	go func() {
+		// Two busy loops, for longer than we sample.
+		_, _, err := c.Exec(ctx, "sh", "-c", `for i in 1 2; do ( end=$(( $(date +%s) + 5 )); while [ $(date +%s) -lt $end ]; do :; done ) & done; wait`)
+		busyDone <- err
+	}()
+	sample := func() ([]uint64, time.Time) {
+		out, err := exec.Command("nsenter", "--target", strconv.Itoa(c.Pid()), "--pid", "--mount", "--", "cat", "/proc/stat").Output()
+		now := time.Now()
+		if err != nil {
+			t.Fatalf("read stat: %v", err)
 		}
+		lines := strings.SplitN(string(out), "\n", 3)
 		var vals []uint64
-		for _, s := range append(f[1:11], f[12:22]...) {
-			v, _ := strconv.ParseUint(s, 10, 64)
-			vals = append(vals, v)
-		}
-		for i := range prev {
-			if vals[i] < prev[i] {
-				t.Errorf("counter %d went backwards: %d → %d\n%s", i, prev[i], vals[i], line)
+		for _, l := range lines[:2] {
+			for _, f := range strings.Fields(l)[1:] {
+				v, err := strconv.ParseUint(f, 10, 64)
+				if err != nil {
+					t.Fatalf("stat line %q: %v", l, err)
+				}
+				vals = append(vals, v)
 			}
 		}
-		if first == nil {
-			first = vals
+		return vals, now
+	}
+	time.Sleep(500 * time.Millisecond) // let the loops start
+	first, t0 := sample()
+	prev := first
+	var last []uint64
+	var t1 time.Time
+	for range 25 {
+		time.Sleep(100 * time.Millisecond)
+		last, t1 = sample()
+		for i := range prev {
+			if last[i] < prev[i] {
+				t.Errorf("counter %d went backwards: %d → %d", i, prev[i], last[i])
+			}
 		}
-		prev, last = vals, vals
+		prev = last
 	}
-	// user+system ticks moved over ~4.5s of samples, of which 3s busy at 0.5 CPU.
+	wall := t1.Sub(t0).Seconds() * 100 // ticks
 	busy := float64(last[0]+last[2]) - float64(first[0]+first[2])
-	if busy < 100 || busy > 230 { // 1.5s ± tolerance, in ticks
-		t.Errorf("container CPU time moved %.0f ticks over a 3s busy loop at 0.5 CPU, want ≈150", busy)
+	if share := busy / wall; share < 0.35 || share > 0.65 {
+		t.Errorf("container CPU time moved %.0f ticks over %.0f ticks of wall time (%.2f CPUs), want ≈0.5 (its quota)", busy, wall, share)
 	}
-	idle := float64(last[3]) - float64(first[3])
-	if idle <= 0 {
+	if idle := float64(last[3]) - float64(first[3]); idle <= 0 {
 		t.Errorf("idle did not move (%v)", idle)
 	}
+	cancel()
+	<-busyDone
 }
 
 // TestPrivLoadavg: two busy loops in a container raise its load average,
@@ -402,7 +418,9 @@ func TestPrivLoadavg(t *testing.T) {
 }
 
 // TestPrivDiskstats: bytes written with O_DIRECT by a container show in its
-// diskstats, and another container's show nothing.
+// diskstats, and another container's show nothing. K8S_LXCFS_SCRATCH_DEV
+// names a block device to write to (the VM's spare disk); otherwise a file in
+// /var/tmp is used.
 func TestPrivDiskstats(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	mp := testenv.MountDir(t)
@@ -410,26 +428,37 @@ func TestPrivDiskstats(t *testing.T) {
 	cg := newCgroup(t, sandbox.Limits{MemoryBytes: 256 * mib})
 	c := startContainer(t, sandbox.ContainerOptions{Cgroup: cg, LXCFSRoot: mp})
 	other := startContainer(t, sandbox.ContainerOptions{Cgroup: newCgroup(t, sandbox.Limits{MemoryBytes: 256 * mib}), LXCFSRoot: mp})
-	dir, err := os.MkdirTemp("/var/tmp", "k8s-lxcfs-dio-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if blkio := cg.Path("blkio"); blkio != "" {
-		// cgroup v1 keeps per-cgroup I/O counters only for devices with a
-		// blk-throttle rule (or under BFQ): give the disk a limit nobody reaches.
+	target := os.Getenv("K8S_LXCFS_SCRATCH_DEV")
+	var dev uint64
+	if target == "" {
+		dir, err := os.MkdirTemp("/var/tmp", "k8s-lxcfs-dio-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		target = dir + "/f"
 		var st unix.Stat_t
 		if err := unix.Stat(dir, &st); err != nil {
 			t.Fatal(err)
 		}
-		dev := wholeDisk(t, st.Dev)
-		rule := fmt.Sprintf("%s 1099511627776", dev)
-		if err := os.WriteFile(filepath.Join(blkio, "blkio.throttle.write_bps_device"), []byte(rule), 0o644); err != nil {
+		dev = st.Dev
+	} else {
+		var st unix.Stat_t
+		if err := unix.Stat(target, &st); err != nil {
+			t.Fatal(err)
+		}
+		dev = st.Rdev
+	}
+	if !cg.V2() {
+		// cgroup v1 keeps per-cgroup I/O counters only for devices with a
+		// blk-throttle rule (or under BFQ): give the disk a limit nobody reaches.
+		rule := fmt.Sprintf("%s 1099511627776", wholeDisk(t, dev))
+		if err := os.WriteFile(filepath.Join(cg.Path("blkio"), "blkio.throttle.write_bps_device"), []byte(rule), 0o644); err != nil {
 			t.Fatalf("set throttle rule %q: %v", rule, err)
 		}
 	}
 	before := sectorsWritten(t, exec1(t, c, "cat", "/proc/diskstats"))
-	exec1(t, c, "dd", "if=/dev/zero", "of="+dir+"/f", "bs=1M", "count=8", "oflag=direct", "status=none")
+	exec1(t, c, "dd", "if=/dev/zero", "of="+target, "bs=1M", "count=8", "oflag=direct", "status=none")
 	after := sectorsWritten(t, exec1(t, c, "cat", "/proc/diskstats"))
 	if moved := after - before; moved < 8*mib/512 {
 		t.Errorf("diskstats sectors written moved by %d, want ≥ %d after 8 MiB O_DIRECT", moved, 8*mib/512)
@@ -472,18 +501,17 @@ func sectorsWritten(t *testing.T, diskstats string) int64 {
 }
 
 // TestPrivCgroupRemovedDuringReads: a container's cgroup vanishes while it
-// reads; every read still succeeds (with whatever view remains) and none hangs.
+// reads (its processes moved to a sibling, then the cgroup removed); every
+// read still succeeds and none hangs. Siblings, not the parent, because v2
+// forbids processes in a cgroup whose controllers are enabled for children.
 func TestPrivCgroupRemovedDuringReads(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	mp := testenv.MountDir(t)
 	testenv.StartDaemon(t, mp, "-cache-ttl=0")
-	outer := newCgroup(t, sandbox.Limits{MemoryBytes: 512 * mib})
-	inner, err := outer.NewChild("inner", sandbox.Limits{MemoryBytes: 256 * mib})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := startContainer(t, sandbox.ContainerOptions{Cgroup: inner, LXCFSRoot: mp})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	first := newCgroup(t, sandbox.Limits{MemoryBytes: 256 * mib})
+	second := newCgroup(t, sandbox.Limits{MemoryBytes: 512 * mib})
+	c := startContainer(t, sandbox.ContainerOptions{Cgroup: first, LXCFSRoot: mp})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	type res struct {
 		out string
@@ -491,28 +519,41 @@ func TestPrivCgroupRemovedDuringReads(t *testing.T) {
 	}
 	done := make(chan res, 1)
 	go func() {
-		out, stderr, err := c.Exec(ctx, "sh", "-c", `n=0; while [ $n -lt 400 ]; do cat /proc/meminfo /proc/stat /proc/cpuinfo /proc/uptime > /dev/null || echo FAIL; n=$((n+1)); done; echo done`)
+		out, stderr, err := c.Exec(ctx, "sh", "-c", `n=0; while [ $n -lt 400 ]; do cat /proc/meminfo /proc/stat /proc/cpuinfo /proc/uptime > /dev/null || echo FAIL; n=$((n+1)); done; head -1 /proc/meminfo; echo done`)
 		done <- res{out + stderr, err}
 	}()
-	// Move every process of the inner cgroup to the outer one, then remove it.
+	// Wait until the reader has joined the cgroup (its init holds two
+	// processes: sh and its sleep), so the move happens mid-reads.
+	err := testenv.Eventually(ctx, 20*time.Second, func() error {
+		if procs, err := first.Procs(); err != nil || len(procs) <= 2 {
+			return fmt.Errorf("reader not started in the cgroup yet (%v, %v)", procs, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var moved atomic.Int32
-	_ = testenv.Eventually(ctx, 5*time.Second, func() error {
-		procs, err := inner.Procs()
+	err = testenv.Eventually(ctx, 10*time.Second, func() error {
+		procs, err := first.Procs()
 		if err != nil {
 			return err
 		}
 		for _, p := range procs {
-			if outer.AddProc(p) == nil {
+			if second.AddProc(p) == nil {
 				moved.Add(1)
 			}
 		}
 		if len(procs) > 0 {
-			return errors.New("still populated")
+			return fmt.Errorf("%d processes still in the first cgroup", len(procs))
 		}
 		return nil
 	})
-	if err := inner.Remove(); err != nil {
-		t.Logf("remove inner cgroup: %v (processes may have re-entered)", err)
+	if err != nil {
+		t.Fatalf("move processes out: %v", err)
+	}
+	if err := first.Remove(); err != nil {
+		t.Fatalf("remove the container's cgroup: %v", err)
 	}
 	r := <-done
 	if r.err != nil {
@@ -523,6 +564,22 @@ func TestPrivCgroupRemovedDuringReads(t *testing.T) {
 	}
 	if moved.Load() == 0 {
 		t.Errorf("no process was moved out of the removed cgroup; the test proved nothing")
+	}
+	// Once the resolution is revalidated (1s), the new cgroup's limit shows.
+	// (Exec would join the removed cgroup; nsenter alone enters the
+	// namespaces, and the init's cgroup is what counts.)
+	err = testenv.Eventually(context.Background(), 5*time.Second, func() error {
+		out, err := exec.Command("nsenter", "--target", strconv.Itoa(c.Pid()), "--pid", "--mount", "--", "cat", "/proc/meminfo").Output()
+		if err != nil {
+			return err
+		}
+		if got := field(t, string(out), "MemTotal:", 1); got != strconv.Itoa(512*1024) {
+			return fmt.Errorf("MemTotal %s kB, want the second cgroup's %d", got, 512*1024)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
 	}
 }
 
