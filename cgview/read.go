@@ -421,8 +421,9 @@ func (r *Resolver) SlabInfo(c *Container) ([]byte, error) {
 	return b, err
 }
 
-// Tasks returns the host tids in c's cgroup and its descendants, at most max.
-func (r *Resolver) Tasks(c *Container, max int) ([]int, error) {
+// TasksFile returns the directory of c's cgroup that lists its threads and
+// the name of the listing file in it (cgroup.threads on v2, tasks on v1).
+func (r *Resolver) TasksFile(c *Container) (dir, name string, err error) {
 	ctl, name := "pids", "tasks"
 	if r.mode == ModeV2 {
 		ctl, name = "", "cgroup.threads"
@@ -430,6 +431,15 @@ func (r *Resolver) Tasks(c *Container, max int) ([]int, error) {
 		ctl = "cpuacct"
 	}
 	base, cg, err := r.dir(c, ctl)
+	if err != nil {
+		return "", "", err
+	}
+	return base + cg, name, nil
+}
+
+// Tasks returns the host tids in c's cgroup and its descendants, at most max.
+func (r *Resolver) Tasks(c *Container, max int) ([]int, error) {
+	dir, name, err := r.TasksFile(c)
 	if err != nil {
 		return nil, err
 	}
@@ -466,5 +476,5 @@ func (r *Resolver) Tasks(c *Container, max int) ([]int, error) {
 		}
 		return nil
 	}
-	return out, walk(base+cg, 0)
+	return out, walk(dir, 0)
 }

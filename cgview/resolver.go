@@ -101,6 +101,7 @@ type cacheEntry struct {
 	c       *Container
 	checked time.Time
 	nsFd    int // pins the pid namespace; see Resolve
+	pidFd   int // the init's pidfd, readable once it exits; -1 if none
 }
 
 // Resolver maps reader pids to containers and reads their cgroups.
@@ -313,7 +314,7 @@ func (r *Resolver) resolve(pid int, now time.Time) (*Container, error) {
 		unix.Close(nsFd) //nolint:errcheck // a concurrent resolution won
 		return old.c, nil
 	}
-	r.cache[ns] = &cacheEntry{c: c, checked: now, nsFd: nsFd}
+	r.cache[ns] = &cacheEntry{c: c, checked: now, nsFd: nsFd, pidFd: r.pidfd(c)}
 	return c, nil
 }
 
@@ -336,6 +337,9 @@ func (r *Resolver) drop(ns uint64, e *cacheEntry) {
 	if r.cache[ns] == e {
 		delete(r.cache, ns)
 		unix.Close(e.nsFd) //nolint:errcheck // read-only namespace descriptor
+		if e.pidFd >= 0 {
+			unix.Close(e.pidFd) //nolint:errcheck // pidfd
+		}
 	}
 }
 
@@ -359,16 +363,57 @@ func (r *Resolver) Prune() {
 			delete(r.pids, pid)
 		}
 	}
-	entries := make(map[uint64]*cacheEntry, len(r.cache))
-	for ns, e := range r.cache {
-		entries[ns] = e
-	}
-	r.mu.Unlock()
-	for ns, e := range entries {
-		if !r.alive(e.c) {
-			r.drop(ns, e)
+	var polled []*cacheEntry
+	var pfds []unix.PollFd
+	var others []*cacheEntry
+	for _, e := range r.cache {
+		if e.pidFd >= 0 {
+			polled = append(polled, e)
+			pfds = append(pfds, unix.PollFd{Fd: int32(e.pidFd), Events: unix.POLLIN})
+		} else {
+			others = append(others, e)
 		}
 	}
+	r.mu.Unlock()
+	// One poll(2) tells which of the inits exited (their pidfd turns
+	// readable), however many containers are cached.
+	if len(pfds) > 0 {
+		if _, err := unix.Poll(pfds, 0); err == nil {
+			for i, p := range pfds {
+				if p.Revents != 0 {
+					r.drop(polled[i].c.Key, polled[i])
+				}
+			}
+		} else {
+			others = append(others, polled...)
+		}
+	}
+	for _, e := range others {
+		if !r.alive(e.c) {
+			r.drop(e.c.Key, e)
+		}
+	}
+}
+
+// pidfd opens a pidfd for c's init, so Prune learns of its exit without
+// reading /proc. Only for the real /proc: fixture trees' pids are not
+// processes. It returns -1 where pidfds aren't available (kernels before
+// 5.3) or the init already exited.
+func (r *Resolver) pidfd(c *Container) int {
+	if r.opts.ProcRoot != "/proc" {
+		return -1
+	}
+	fd, err := unix.PidfdOpen(c.InitPid, 0)
+	if err != nil {
+		return -1
+	}
+	// The pid might have been reused since the resolution: check it is
+	// still the init we resolved (same start time) now that it's pinned.
+	if !r.alive(c) {
+		unix.Close(fd) //nolint:errcheck // pidfd
+		return -1
+	}
+	return fd
 }
 
 // Run prunes dead containers every interval until ctx is done.

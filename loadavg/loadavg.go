@@ -14,12 +14,14 @@ package loadavg
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
 
 	"github.com/k8s-lxcfs/k8s-lxcfs/cgview"
 	"github.com/k8s-lxcfs/k8s-lxcfs/internal/procfs"
@@ -44,6 +46,7 @@ type entry struct {
 	c    *cgview.Container
 	s    Sample
 	seen time.Time
+	fds  taskFiles // guarded by its own mutex
 }
 
 // Sampler samples registered containers in the background.
@@ -87,12 +90,13 @@ func (s *Sampler) Get(c *cgview.Container) Sample {
 		return out
 	}
 	s.mu.Unlock()
-	running, blocked, total, last := s.count(c)
 	e = &entry{c: c, seen: time.Now()}
+	running, blocked, total, last := s.count(c, &e.fds)
 	// Averages start at zero, as the kernel's do at boot.
 	e.s = Sample{Running: running, Blocked: blocked, Total: total, LastPid: last}
 	s.mu.Lock()
 	if old, ok := s.entries[c.Key]; ok {
+		e.fds.close()
 		e = old
 	} else {
 		s.entries[c.Key] = e
@@ -130,10 +134,11 @@ func (s *Sampler) SampleAll() {
 		s.mu.Lock()
 		c := e.c
 		s.mu.Unlock()
-		running, blocked, total, last := s.count(c)
+		running, blocked, total, last := s.count(c, &e.fds)
 		s.mu.Lock()
 		if total == 0 || now.Sub(e.seen) > 10*time.Minute {
 			delete(s.entries, c.Key)
+			e.fds.close()
 			s.mu.Unlock()
 			continue
 		}
@@ -156,22 +161,29 @@ func calcLoad(load, exp, active uint64) uint64 {
 }
 
 // count reads the state of c's tasks: R and D counts, total, and the pid of
-// the newest task as its own namespace numbers it.
-func (s *Sampler) count(c *cgview.Container) (running, blocked, total uint64, lastPid int) {
-	tids, err := s.r.Tasks(c, MaxTasks)
+// the newest task as the container numbers it.
+//
+// It runs every interval for every sampled container, so it keeps its files
+// open between samples (fds): the cgroup's thread list and each task's stat
+// are re-read with one pread(2) each instead of open, read and close. A task's
+// open stat file stays bound to that task, so pid reuse can't mislead it; it
+// fails with ESRCH once the task is gone. Cgroups with child cgroups (nested
+// containers) are walked by path instead.
+func (s *Sampler) count(c *cgview.Container, fds *taskFiles) (running, blocked, total uint64, lastPid int) {
+	fds.mu.Lock()
+	defer fds.mu.Unlock()
+	tids, err := fds.list(s, c)
 	if err != nil {
-		s.log.V(4).Info("Could not list tasks of container", "pid", c.InitPid, "err", err)
+		s.log.V(4).Info("Could not list tasks of container", "pid", c.InitPid, "err", err.Error())
 		return 0, 0, 0, 0
 	}
 	maxTid := 0
+	seen := make(map[int]bool, len(tids))
 	for _, tid := range tids {
-		b, err := procfs.ReadFile(s.procRoot + "/" + strconv.Itoa(tid) + "/stat")
+		seen[tid] = true
+		st, err := fds.stat(s.procRoot, tid)
 		if err != nil {
 			continue // exited since the listing
-		}
-		st, err := procfs.ParsePidStat(b)
-		if err != nil {
-			continue
 		}
 		total++
 		switch st.State {
@@ -182,20 +194,177 @@ func (s *Sampler) count(c *cgview.Container) (running, blocked, total uint64, la
 		}
 		maxTid = max(maxTid, tid)
 	}
+	fds.forgetExcept(seen)
 	if maxTid > 0 {
+		if maxTid == fds.lastTid {
+			return running, blocked, total, fds.lastPid
+		}
 		// As the container numbers it: the NSpid entry at the depth of the
 		// container's own namespace (its init's innermost), not the task's
 		// innermost, which differs for tasks in nested namespaces.
 		lastPid = maxTid
-		depth := -1
-		if ids, err := s.nspid(c.InitPid); err == nil {
-			depth = len(ids) - 1
+		if fds.depth < 0 {
+			if ids, err := s.nspid(c.InitPid); err == nil {
+				fds.depth = len(ids) - 1
+			}
 		}
-		if ids, err := s.nspid(maxTid); err == nil && depth >= 0 && depth < len(ids) {
-			lastPid = ids[depth]
+		if ids, err := s.nspid(maxTid); err == nil && fds.depth >= 0 && fds.depth < len(ids) {
+			lastPid = ids[fds.depth]
 		}
+		fds.lastTid, fds.lastPid = maxTid, lastPid
 	}
 	return running, blocked, total, lastPid
+}
+
+// maxKeptStatFiles bounds the task stat files kept open per container.
+const maxKeptStatFiles = 64
+
+// taskFiles are the files a container's sampling keeps open.
+type taskFiles struct {
+	mu       sync.Mutex
+	c        *cgview.Container // what list and dir were opened for
+	list_    int               // the cgroup's thread list, or -1
+	listPath string
+	dir      int         // O_PATH descriptor of the cgroup directory, or -1
+	stats    map[int]int // tid → its /proc/TID/stat
+	depth    int         // NSpid index of the container's namespace; -1 unknown
+	lastTid  int
+	lastPid  int
+	opened   bool
+}
+
+func (f *taskFiles) open(s *Sampler, c *cgview.Container) error {
+	f.close()
+	f.c, f.depth, f.lastTid, f.opened = c, -1, 0, true
+	dir, name, err := s.r.TasksFile(c)
+	if err != nil {
+		return err
+	}
+	if f.dir, err = unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		f.dir = -1
+		return fmt.Errorf("open cgroup %s: %w", dir, err)
+	}
+	f.listPath = dir + "/" + name
+	if f.list_, err = unix.Open(f.listPath, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+		f.list_ = -1
+		return fmt.Errorf("open %s/%s: %w", dir, name, err)
+	}
+	return nil
+}
+
+// list returns the container's tids.
+func (f *taskFiles) list(s *Sampler, c *cgview.Container) ([]int, error) {
+	if !f.opened || f.c != c {
+		if err := f.open(s, c); err != nil {
+			return nil, err
+		}
+	}
+	// kernfs counts a directory's subdirectories in its link count: more
+	// than 2 means child cgroups, whose tasks are the container's too.
+	var st unix.Stat_t
+	err := unix.Fstat(f.dir, &st)
+	if err != nil || st.Nlink > 2 {
+		return s.r.Tasks(c, MaxTasks)
+	}
+	var b []byte
+	if s.r.Mode() == cgview.ModeV2 {
+		b, err = preadAll(f.list_)
+	} else {
+		// cgroup v1 caches a task list per cgroup and hands it to re-reads
+		// of an open tasks file for a while (cgroup_pidlist_find): reopen.
+		b, err = procfs.ReadFile(f.listPath)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ids, err := procfs.ParseUints(b)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, 0, min(len(ids), MaxTasks))
+	for _, id := range ids[:min(len(ids), MaxTasks)] {
+		out = append(out, int(id))
+	}
+	return out, nil
+}
+
+func (f *taskFiles) stat(procRoot string, tid int) (procfs.PidStat, error) {
+	fd, ok := f.stats[tid]
+	if !ok {
+		p := procRoot + "/" + strconv.Itoa(tid) + "/stat"
+		if len(f.stats) >= maxKeptStatFiles {
+			b, err := procfs.ReadFile(p)
+			if err != nil {
+				return procfs.PidStat{}, err
+			}
+			return procfs.ParsePidStat(b)
+		}
+		var err error
+		if fd, err = unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+			return procfs.PidStat{}, err
+		}
+		if f.stats == nil {
+			f.stats = map[int]int{}
+		}
+		f.stats[tid] = fd
+	}
+	b, err := preadAll(fd)
+	if err != nil {
+		unix.Close(fd) //nolint:errcheck // the task is gone
+		delete(f.stats, tid)
+		return procfs.PidStat{}, err
+	}
+	return procfs.ParsePidStat(b)
+}
+
+// forgetExcept closes the stat files of tasks no longer listed.
+func (f *taskFiles) forgetExcept(live map[int]bool) {
+	for tid, fd := range f.stats {
+		if !live[tid] {
+			unix.Close(fd) //nolint:errcheck // read-only
+			delete(f.stats, tid)
+		}
+	}
+}
+
+func (f *taskFiles) close() {
+	if !f.opened {
+		return
+	}
+	for _, fd := range []int{f.list_, f.dir} {
+		if fd >= 0 {
+			unix.Close(fd) //nolint:errcheck // read-only
+		}
+	}
+	for tid, fd := range f.stats {
+		unix.Close(fd) //nolint:errcheck // read-only
+		delete(f.stats, tid)
+	}
+	f.list_, f.dir, f.opened = -1, -1, false
+}
+
+// preadAll re-reads a kernel text file from its start through an open fd.
+func preadAll(fd int) ([]byte, error) {
+	buf := make([]byte, 0, 4096)
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) >= procfs.MaxFileSize {
+				return nil, fmt.Errorf("pread: larger than %d bytes", procfs.MaxFileSize)
+			}
+			buf = append(buf, make([]byte, len(buf))...)[:len(buf)]
+		}
+		n, err := unix.Pread(fd, buf[len(buf):cap(buf)], int64(len(buf)))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
 }
 
 func (s *Sampler) nspid(pid int) ([]int, error) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -322,8 +323,19 @@ func TestSampleAllFollowsTasks(t *testing.T) {
 	r, s := newSampler(t, root)
 	c := resolve(t, r, readPid)
 	s.Get(c)
-	// The D task exits between the listing and the stat read.
+	// The D task exits: it leaves the cgroup and /proc. (The race where it
+	// exits between the listing and the stat read — a kept stat file then
+	// fails with ESRCH — needs a real procfs: TestPrivLoadavg's tasks come
+	// and go under it.)
 	if err := os.RemoveAll(filepath.Join(root, "proc", "4260")); err != nil {
+		t.Fatal(err)
+	}
+	threads := filepath.Join(root, guaranteedScope, "cgroup.threads")
+	b, err := os.ReadFile(threads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(threads, []byte(strings.Replace(string(b), "4260\n", "", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s.SampleAll()
