@@ -31,6 +31,7 @@ mdev -s 2>/dev/null
 # root is an initramfs, where O_DIRECT isn't supported).
 i=0; while [ ! -b /dev/vdb ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 mkswap /dev/vda >/dev/null && swapon /dev/vda
+echo 0 > /sys/module/zswap/parameters/enabled 2>/dev/null # swap to the disk, not to compressed RAM
 export K8S_LXCFS_SCRATCH_DEV=/dev/vdb
 
 case "$mode" in

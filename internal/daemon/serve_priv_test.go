@@ -449,13 +449,15 @@ func TestPrivDiskstats(t *testing.T) {
 		}
 		dev = st.Rdev
 	}
-	if !cg.V2() {
-		// cgroup v1 keeps per-cgroup I/O counters only for devices with a
-		// blk-throttle rule (or under BFQ): give the disk a limit nobody reaches.
-		rule := fmt.Sprintf("%s 1099511627776", wholeDisk(t, dev))
-		if err := os.WriteFile(filepath.Join(cg.Path("blkio"), "blkio.throttle.write_bps_device"), []byte(rule), 0o644); err != nil {
-			t.Fatalf("set throttle rule %q: %v", rule, err)
-		}
+	// An I/O limit the writes stay under, as a pod's would be. (cgroup v1
+	// also needs it: it keeps per-cgroup I/O counters only for devices with
+	// a blk-throttle rule or under BFQ. v2's io.stat always counts.)
+	file, rule := "blkio.throttle.write_bps_device", fmt.Sprintf("%s 1099511627776", wholeDisk(t, dev))
+	if cg.V2() {
+		file, rule = "io.max", fmt.Sprintf("%s wbps=1099511627776", wholeDisk(t, dev))
+	}
+	if err := os.WriteFile(filepath.Join(cg.Path("blkio"), file), []byte(rule), 0o644); err != nil {
+		t.Fatalf("set I/O limit %s %q: %v", file, rule, err)
 	}
 	before := sectorsWritten(t, exec1(t, c, "cat", "/proc/diskstats"))
 	exec1(t, c, "dd", "if=/dev/zero", "of="+target, "bs=1M", "count=8", "oflag=direct", "status=none")

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The k8s-lxcfs Authors.
+
+//go:build linux
+
+package daemon_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/k8s-lxcfs/k8s-lxcfs/internal/sandbox"
+	"github.com/k8s-lxcfs/k8s-lxcfs/internal/testenv"
+)
+
+// These scenarios matter most on cgroup v2, where lxcfs is weakest; `make
+// test-v2` runs them in a VM booted with cgroup v2 only, and with v1.
+
+func hostSwapKB(t *testing.T) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := strconv.ParseUint(field(t, string(b), "SwapTotal:", 1), 10, 64)
+	return v
+}
+
+// TestPrivSwap: SwapTotal is the container's swap limit (v2 memory.swap.max,
+// v1 memsw minus memory) and SwapFree drops as the container swaps. On a
+// host without swap, the container has none either.
+func TestPrivSwap(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	mp := testenv.MountDir(t)
+	testenv.StartDaemon(t, mp, "-cache-ttl=0")
+	host := hostSwapKB(t)
+	lim := sandbox.Limits{MemoryBytes: 128 * mib}
+	if host > 0 {
+		lim.SwapBytes = 96 * mib
+	}
+	c := startContainer(t, sandbox.ContainerOptions{Cgroup: newCgroup(t, lim), LXCFSRoot: mp})
+	swapTotal := func() (total, free uint64) {
+		out := exec1(t, c, "cat", "/proc/meminfo")
+		total, _ = strconv.ParseUint(field(t, out, "SwapTotal:", 1), 10, 64)
+		free, _ = strconv.ParseUint(field(t, out, "SwapFree:", 1), 10, 64)
+		return total, free
+	}
+	total, free := swapTotal()
+	if host == 0 {
+		if total != 0 || free != 0 {
+			t.Errorf("host has no swap, container shows SwapTotal %d SwapFree %d kB", total, free)
+		}
+		if got := strings.TrimSpace(exec1(t, c, "cat", "/proc/swaps")); strings.Contains(got, "\n") {
+			t.Errorf("/proc/swaps lists a device on a host without swap:\n%s", got)
+		}
+		t.Logf("host has no swap: checked that the container has none (the VM run checks limits)")
+		return
+	}
+	if total != 96*1024 || free != total {
+		t.Fatalf("SwapTotal %d SwapFree %d kB, want %d and %d", total, free, 96*1024, 96*1024)
+	}
+	if got := field(t, exec1(t, c, "free", "-b"), "Swap:", 1); got != strconv.Itoa(96*mib) {
+		t.Errorf("free -b swap total %s, want %d", got, 96*mib)
+	}
+	// Allocate 96 MiB (under the limit), then push it out to swap: v2's
+	// memory.reclaim, v1 by lowering the memory limit under the usage.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "nsenter", "--target", strconv.Itoa(c.Pid()), "--pid", "--mount", "--", os.Args[0])
+	cmd.Env = append(os.Environ(), helperEnv+"=alloc:96")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+	// nsenter forks the process that enters the namespaces; both are
+	// charged to the container.
+	if err := testenv.Eventually(ctx, 10*time.Second, func() error { return moveTree(c.Cgroup(), cmd.Process.Pid) }); err != nil {
+		t.Fatalf("move the allocator into the container: %v", err)
+	}
+	linec := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		linec <- line
+	}()
+	select {
+	case line := <-linec:
+		if !strings.HasPrefix(line, "allocated") {
+			t.Fatalf("allocator: %q; stderr %q", line, stderr.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("allocator did not finish within 60s; stderr %q", stderr.String())
+	}
+	dir := c.Cgroup().Path("memory")
+	if c.Cgroup().V2() {
+		if err := os.WriteFile(filepath.Join(dir, "memory.reclaim"), []byte("64M"), 0o644); err != nil {
+			t.Logf("memory.reclaim: %v (partial reclaim is fine)", err)
+		}
+	} else if err := os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(strconv.Itoa(48*mib)), 0o644); err != nil {
+		t.Fatalf("lower the memory limit to force swapping: %v", err)
+	}
+	err = testenv.Eventually(ctx, 20*time.Second, func() error {
+		total, free := swapTotal()
+		if used := total - free; used < 16*1024 {
+			return fmt.Errorf("SwapFree %d of %d kB: want ≥ 16 MiB used after pushing 96 MiB out", free, total)
+		}
+		return nil
+	})
+	if err != nil {
+		var diag strings.Builder
+		for _, f := range []string{"memory.swap.current", "memory.memsw.usage_in_bytes", "memory.usage_in_bytes", "memory.current"} {
+			if b, rerr := os.ReadFile(filepath.Join(dir, f)); rerr == nil {
+				fmt.Fprintf(&diag, " %s=%s", f, strings.TrimSpace(string(b)))
+			}
+		}
+		t.Errorf("%v;%s", err, diag.String())
+	}
+	if swaps := exec1(t, c, "cat", "/proc/swaps"); !strings.Contains(swaps, "virtual") {
+		t.Errorf("/proc/swaps lacks the container's virtual device:\n%s", swaps)
+	}
+}
+
+// moveTree adds pid and its children to cg (nsenter's child enters the
+// namespaces; both must be charged to the container).
+func moveTree(cg *sandbox.Cgroup, pid int) error {
+	if err := cg.AddProc(pid); err != nil {
+		return err
+	}
+	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return err
+	}
+	if len(strings.Fields(string(kids))) == 0 {
+		return fmt.Errorf("nsenter has not forked yet")
+	}
+	for _, k := range strings.Fields(string(kids)) {
+		p, _ := strconv.Atoi(k)
+		if err := cg.AddProc(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func pressureTotal(t *testing.T, text string) uint64 {
+	t.Helper()
+	for _, l := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(l, "some ") {
+			continue
+		}
+		for _, f := range strings.Fields(l) {
+			if v, ok := strings.CutPrefix(f, "total="); ok {
+				n, err := strconv.ParseUint(v, 10, 64)
+				if err != nil {
+					t.Fatalf("pressure line %q", l)
+				}
+				return n
+			}
+		}
+	}
+	t.Fatalf("no \"some ... total=\" line in %q", text)
+	return 0
+}
+
+// TestPrivPressure: on cgroup v2 /proc/pressure/* is the container's own
+// PSI (a 0.2-CPU container running busy loops stalls, and its file is its
+// cgroup's cpu.pressure); where the kernel keeps none per cgroup (v1), it's
+// the host's.
+func TestPrivPressure(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	if _, err := os.Stat("/proc/pressure/cpu"); err != nil {
+		t.Fatalf("the kernel has no PSI (/proc/pressure): boot with psi=1: %v", err)
+	}
+	mp := testenv.MountDir(t)
+	testenv.StartDaemon(t, mp, "-cache-ttl=0")
+	cg := newCgroup(t, sandbox.Limits{MemoryBytes: 256 * mib, CPUQuotaUS: 20000, CPUPeriodUS: 100000})
+	c := startContainer(t, sandbox.ContainerOptions{Cgroup: cg, LXCFSRoot: mp})
+	for _, r := range []string{"cpu", "memory", "io"} {
+		if out := exec1(t, c, "cat", "/proc/pressure/"+r); !strings.HasPrefix(out, "some avg10=") {
+			t.Errorf("/proc/pressure/%s = %q", r, out)
+		}
+	}
+	if !cg.V2() {
+		in := pressureTotal(t, exec1(t, c, "cat", "/proc/pressure/cpu"))
+		b, _ := os.ReadFile("/proc/pressure/cpu")
+		if host := pressureTotal(t, string(b)); host < in {
+			t.Errorf("v1: container's cpu pressure total %d is not the host's (%d, read later)", in, host)
+		}
+		return
+	}
+	exec1(t, c, "sh", "-c", `for i in 1 2; do ( end=$(( $(date +%s) + 2 )); while [ $(date +%s) -lt $end ]; do :; done ) & done; wait`)
+	in := pressureTotal(t, exec1(t, c, "cat", "/proc/pressure/cpu"))
+	b, err := os.ReadFile(filepath.Join(cg.Path(""), "cpu.pressure"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := pressureTotal(t, string(b))
+	if in == 0 {
+		t.Errorf("a 0.2-CPU container ran two busy loops for 2s and shows no CPU pressure")
+	}
+	if own < in || own-in > 2_000_000 {
+		t.Errorf("container's /proc/pressure/cpu total %dµs, its cgroup's cpu.pressure (read after) %dµs: not the same counter", in, own)
+	}
+}
+
+// TestPrivCgroupNamespace: a reader in its own cgroup namespace (unshare
+// --cgroup inside the container, so the namespace is rooted at the
+// container's cgroup and /proc/self/cgroup says "/") still sees its
+// container's view: the daemon reads cgroups from its own namespace.
+func TestPrivCgroupNamespace(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	mp := testenv.MountDir(t)
+	testenv.StartDaemon(t, mp)
+	cg := newCgroup(t, sandbox.Limits{MemoryBytes: 160 * mib})
+	c := startContainer(t, sandbox.ContainerOptions{Cgroup: cg, LXCFSRoot: mp})
+	out := exec1(t, c, "unshare", "--cgroup", "--", "sh", "-c", "cat /proc/self/cgroup; free -b")
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.SplitN(l, ":", 3); len(f) == 3 && (f[1] == "memory" || f[1] == "") && f[2] != "/" {
+			t.Errorf("reader's cgroup line %q: not rooted at its own cgroup, the namespace proves nothing", l)
+		}
+	}
+	if total := field(t, out, "Mem:", 1); total != strconv.Itoa(160*mib) {
+		t.Errorf("free -b in a cgroup namespace: total %s, want %d\n%s", total, 160*mib, out)
+	}
+}
