@@ -20,6 +20,7 @@ mount -t tmpfs tmpfs /tmp
 hostname k8s-lxcfs-vm
 
 mode=$(sed -n 's/.*k8s_lxcfs_mode=\([a-z0-9]*\).*/\1/p' /proc/cmdline)
+run=$(sed -n 's/.*k8s_lxcfs_run=\([^ ]*\).*/\1/p' /proc/cmdline)
 echo "K8S-LXCFS-VM: booted $(uname -r), mode=$mode, $(nproc) CPUs, $(awk '/MemTotal/{print $2}' /proc/meminfo) kB"
 
 for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk fuse; do
@@ -60,7 +61,7 @@ for t in /tests/*.test; do
 	name=$(basename "$t" .test)
 	echo "K8S-LXCFS-VM: === $name ($mode)"
 	# A private mount namespace per binary, as on the host (make test-priv).
-	unshare --mount --propagation private "$t" -test.run '^TestPriv' -test.v -test.count=1 -test.timeout=15m 2>&1 | sed "s/^/[$mode] /"
+	unshare --mount --propagation private "$t" -test.run "${run:-^TestPriv}" -test.v -test.count=1 -test.timeout=15m 2>&1 | sed "s/^/[$mode] /"
 	rc=$?
 	echo "K8S-LXCFS-VM-RESULT mode=$mode test=$name rc=$rc"
 done

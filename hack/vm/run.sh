@@ -6,7 +6,8 @@
 # only, cgroup_no_v1=all; v1: cgroup v1 controllers) with an initramfs
 # holding the daemon, the privileged test binaries and the real clients the
 # tests call, streams the guest console here, and fails when a test fails or
-# the guest hangs (VM_TIMEOUT seconds per boot).
+# the guest hangs (VM_TIMEOUT seconds per boot). VM_RUN=REGEXP runs only
+# the matching tests.
 #
 # Inputs (made by `make test-v2`): _output/vm/bin/k8s-lxcfs and
 # _output/vm/tests/*.test. The kernel package is downloaded once into
@@ -109,6 +110,7 @@ boot() {
 	local mode=$1 console=$OUT/console-$1.log args
 	args="console=ttyS0 panic=-1 quiet loglevel=3 psi=1 k8s_lxcfs_mode=$mode"
 	[[ $mode == v2 ]] && args+=" cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1"
+	[[ -n ${VM_RUN:-} ]] && args+=" k8s_lxcfs_run=$VM_RUN" # a -test.run regexp, for debugging one test
 	truncate -s 512M "$OUT/swap-$mode.img"
 	truncate -s 256M "$OUT/scratch-$mode.img"
 	log "booting mode=$mode with $(accel | cut -d' ' -f2) (timeout ${VM_TIMEOUT}s)"
@@ -118,7 +120,7 @@ boot() {
 		-kernel "$VMLINUZ" -initrd "$OUT/initramfs.gz" -append "$args" \
 		-drive "file=$OUT/swap-$mode.img,if=virtio,format=raw" \
 		-drive "file=$OUT/scratch-$mode.img,if=virtio,format=raw" \
-		-display none -serial stdio -monitor none -no-reboot </dev/null | tee "$console" || rc=$?
+		-display none -serial stdio -monitor none -no-reboot </dev/null 2>&1 | tee "$console" || rc=$?
 	rm -f "$OUT/swap-$mode.img" "$OUT/scratch-$mode.img"
 	log "mode=$mode finished in $((SECONDS - start))s (qemu rc=$rc)"
 	if ! grep -q "K8S-LXCFS-VM-DONE mode=$mode" "$console"; then

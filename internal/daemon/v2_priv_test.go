@@ -6,11 +6,9 @@
 package daemon_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -71,39 +69,49 @@ func TestPrivSwap(t *testing.T) {
 		t.Errorf("free -b swap total %s, want %d", got, 96*mib)
 	}
 	// Allocate 96 MiB (under the limit), then push it out to swap: v2's
-	// memory.reclaim, v1 by lowering the memory limit under the usage.
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// memory.reclaim, v1 by lowering the memory limit under the usage. The
+	// allocator is this test binary run inside the container (Exec joins
+	// the cgroup before it starts, so every page is charged there).
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "nsenter", "--target", strconv.Itoa(c.Pid()), "--pid", "--mount", "--", os.Args[0])
-	cmd.Env = append(os.Environ(), helperEnv+"=alloc:96")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cancel(); _ = cmd.Wait() }()
-	// nsenter forks the process that enters the namespaces; both are
-	// charged to the container.
-	if err := testenv.Eventually(ctx, 10*time.Second, func() error { return moveTree(c.Cgroup(), cmd.Process.Pid) }); err != nil {
-		t.Fatalf("move the allocator into the container: %v", err)
-	}
-	linec := make(chan string, 1)
+	t.Setenv(helperEnv, "alloc:96") // inherited by Exec; the daemon already runs
+	allocDone := make(chan error, 1)
 	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		linec <- line
-	}()
-	select {
-	case line := <-linec:
-		if !strings.HasPrefix(line, "allocated") {
-			t.Fatalf("allocator: %q; stderr %q", line, stderr.String())
+		_, stderr, err := c.Exec(ctx, os.Args[0])
+		if ctx.Err() == nil {
+			err = fmt.Errorf("allocator exited early: %v: %s", err, stderr)
+		} else {
+			err = nil
 		}
-	case <-ctx.Done():
-		t.Fatalf("allocator did not finish within 60s; stderr %q", stderr.String())
+		allocDone <- err
+	}()
+	defer func() {
+		cancel()
+		if err := <-allocDone; err != nil {
+			t.Error(err)
+		}
+	}()
+	anon := func() (uint64, error) {
+		b, err := os.ReadFile(filepath.Join(c.Cgroup().Path("memory"), "memory.stat"))
+		if err != nil {
+			return 0, err
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) == 2 && (f[0] == "anon" || f[0] == "total_rss") {
+				return strconv.ParseUint(f[1], 10, 64)
+			}
+		}
+		return 0, fmt.Errorf("no anon in memory.stat")
 	}
+	if err := testenv.Eventually(ctx, 60*time.Second, func() error {
+		if a, err := anon(); err != nil || a < 90*mib {
+			return fmt.Errorf("container anon memory %d, want ≥ 90 MiB (%v)", a, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("allocator: %v", err)
+	}
+	t.Logf("allocated; pushing to swap")
 	dir := c.Cgroup().Path("memory")
 	if c.Cgroup().V2() {
 		if err := os.WriteFile(filepath.Join(dir, "memory.reclaim"), []byte("64M"), 0o644); err != nil {
@@ -112,7 +120,7 @@ func TestPrivSwap(t *testing.T) {
 	} else if err := os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(strconv.Itoa(48*mib)), 0o644); err != nil {
 		t.Fatalf("lower the memory limit to force swapping: %v", err)
 	}
-	err = testenv.Eventually(ctx, 20*time.Second, func() error {
+	err := testenv.Eventually(ctx, 20*time.Second, func() error {
 		total, free := swapTotal()
 		if used := total - free; used < 16*1024 {
 			return fmt.Errorf("SwapFree %d of %d kB: want ≥ 16 MiB used after pushing 96 MiB out", free, total)
@@ -131,28 +139,6 @@ func TestPrivSwap(t *testing.T) {
 	if swaps := exec1(t, c, "cat", "/proc/swaps"); !strings.Contains(swaps, "virtual") {
 		t.Errorf("/proc/swaps lacks the container's virtual device:\n%s", swaps)
 	}
-}
-
-// moveTree adds pid and its children to cg (nsenter's child enters the
-// namespaces; both must be charged to the container).
-func moveTree(cg *sandbox.Cgroup, pid int) error {
-	if err := cg.AddProc(pid); err != nil {
-		return err
-	}
-	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return err
-	}
-	if len(strings.Fields(string(kids))) == 0 {
-		return fmt.Errorf("nsenter has not forked yet")
-	}
-	for _, k := range strings.Fields(string(kids)) {
-		p, _ := strconv.Atoi(k)
-		if err := cg.AddProc(p); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func pressureTotal(t *testing.T, text string) uint64 {
