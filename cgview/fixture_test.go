@@ -4,7 +4,6 @@
 package cgview_test
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/k8s-lxcfs/k8s-lxcfs/cgview"
+	"github.com/k8s-lxcfs/k8s-lxcfs/internal/testenv"
 )
 
 // Names shared by the fixture trees under testdata/ (see testdata/README.md).
@@ -78,39 +78,7 @@ func resolve(t *testing.T, r *cgview.Resolver, pid int) *cgview.Container {
 // tests that change files (an init restarting, a cgroup appearing).
 func copyFixture(t *testing.T, name string) string {
 	t.Helper()
-	dst := t.TempDir()
-	src := fixture(name)
-	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		to := filepath.Join(dst, rel)
-		if info.IsDir() {
-			return os.MkdirAll(to, 0o755)
-		}
-		in, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer in.Close() //nolint:errcheck // read-only
-		out, err := os.Create(to)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(out, in); err != nil {
-			out.Close() //nolint:errcheck,gosec // already failing
-			return err
-		}
-		return out.Close()
-	})
-	if err != nil {
-		t.Fatalf("copy fixture %s: %v", name, err)
-	}
-	return dst
+	return testenv.CopyTree(t, fixture(name))
 }
 
 // writeFile replaces a file of a copied fixture.

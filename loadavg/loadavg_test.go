@@ -5,7 +5,6 @@ package loadavg
 
 import (
 	"context"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/k8s-lxcfs/k8s-lxcfs/cgview"
 	"github.com/k8s-lxcfs/k8s-lxcfs/fs/render"
+	"github.com/k8s-lxcfs/k8s-lxcfs/internal/testenv"
 )
 
 // The kernel's EXP_1, EXP_5 and EXP_15 for LOAD_FREQ = 5 s
@@ -282,37 +282,7 @@ func TestSampleAllConverges(t *testing.T) {
 // copyTree copies a fixture tree into a temporary directory.
 func copyTree(t *testing.T, src string) string {
 	t.Helper()
-	dst := t.TempDir()
-	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		if info.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		in, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer in.Close() //nolint:errcheck // read-only
-		out, err := os.Create(filepath.Join(dst, rel))
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(out, in); err != nil {
-			out.Close() //nolint:errcheck,gosec // already failing
-			return err
-		}
-		return out.Close()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
+	return testenv.CopyTree(t, src)
 }
 
 const guaranteedScope = "sys/fs/cgroup/kubepods.slice/kubepods-pod6b1f1d5e_3c2a_4f5e_9d8a_0e1b2c3d4e5f.slice/cri-containerd-7d3c5b2a9e8f1d6c4b0a3e2f5d8c7b6a1e0f9d2c3b4a5e6f7d8c9b0a1e2f3d4c.scope"

@@ -11,13 +11,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/k8s-lxcfs/k8s-lxcfs/internal/proc"
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat. It
@@ -39,8 +40,7 @@ type daemon struct {
 	// notes collects what stop tolerated, for the report.
 	notes []string
 
-	done    chan struct{} // closed once reaped
-	waitErr error         // set before done closes
+	reaped *proc.Reaped
 }
 
 // startDaemon starts argv (whose last argument is mnt) with its output in
@@ -55,30 +55,18 @@ func startDaemon(name, mnt, logPath string, argv []string) (*daemon, error) {
 		return nil, fmt.Errorf("create log %s: %w", logPath, err)
 	}
 	defer logf.Close() //nolint:errcheck // the child holds its own copy
-	d := &daemon{name: name, mnt: mnt, log: logPath, done: make(chan struct{})}
+	d := &daemon{name: name, mnt: mnt, log: logPath}
 	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true, // ^C reaches us only; we stop the daemons in order
 		Pdeathsig: unix.SIGTERM,
 	}
-	// PR_SET_PDEATHSIG fires when the forking thread exits, not the process,
-	// so the fork happens on a thread locked for the daemon's whole life.
-	startc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := d.cmd.Start(); err != nil {
-			startc <- err
-			return
-		}
-		startc <- nil
-		d.waitErr = d.cmd.Wait()
-		close(d.done)
-	}()
-	if err := <-startc; err != nil {
+	reaped, err := proc.StartLocked(d.cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start %s (%q): %w", name, argv, err)
 	}
+	d.reaped = reaped
 	return d, nil
 }
 
@@ -91,8 +79,8 @@ func (d *daemon) pid() int {
 // exited reports whether the daemon has exited, and how.
 func (d *daemon) exited() (bool, error) {
 	select {
-	case <-d.done:
-		return true, d.waitErr
+	case <-d.reaped.Done():
+		return true, d.reaped.Err()
 	default:
 		return false, nil
 	}
@@ -153,8 +141,8 @@ func (d *daemon) waitLive(ctx context.Context, timeout time.Duration) error {
 			}
 		}
 		select {
-		case <-d.done:
-			return fmt.Errorf("%s exited before its mount at %s was live: %v%s", d.name, d.mnt, d.waitErr, d.logTail())
+		case <-d.reaped.Done():
+			return fmt.Errorf("%s exited before its mount at %s was live: %v%s", d.name, d.mnt, d.reaped.Err(), d.logTail())
 		case <-ctx.Done():
 			return fmt.Errorf("wait for %s to serve %s: %w (last: %v)%s", d.name, probe, ctx.Err(), last, d.logTail())
 		case <-tick.C:
@@ -171,19 +159,19 @@ func (d *daemon) stop() error {
 			errs = append(errs, fmt.Errorf("signal %s (pid %d): %w", d.name, d.pid(), err))
 		}
 		select {
-		case <-d.done:
+		case <-d.reaped.Done():
 		case <-time.After(10 * time.Second):
 			errs = append(errs, fmt.Errorf("%s (pid %d) ignored SIGTERM for 10s; killed", d.name, d.pid()))
 			_ = d.cmd.Process.Kill() // ErrProcessDone if it just exited
-			<-d.done
+			<-d.reaped.Done()
 		}
 		var ee *exec.ExitError
 		switch {
-		case d.waitErr == nil:
-		case d.signalExit != 0 && errors.As(d.waitErr, &ee) && ee.ExitCode() == d.signalExit:
+		case d.reaped.Err() == nil:
+		case d.signalExit != 0 && errors.As(d.reaped.Err(), &ee) && ee.ExitCode() == d.signalExit:
 			d.notes = append(d.notes, fmt.Sprintf("%s exited %d after SIGTERM, its usual status for a signal stop", d.name, d.signalExit))
 		default:
-			errs = append(errs, fmt.Errorf("%s exited: %w%s", d.name, d.waitErr, d.logTail()))
+			errs = append(errs, fmt.Errorf("%s exited: %w%s", d.name, d.reaped.Err(), d.logTail()))
 		}
 	}
 	for range 3 {

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/k8s-lxcfs/k8s-lxcfs/internal/proc"
 	"github.com/k8s-lxcfs/k8s-lxcfs/internal/sandbox"
 	"github.com/k8s-lxcfs/k8s-lxcfs/mountmgr"
 )
@@ -54,12 +55,14 @@ func run(ctx context.Context, bin string) (err error) {
 	}
 	daemon.Stdout, daemon.Stderr = logf, logf
 	daemon.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := daemon.Start(); err != nil {
+	reaped, err := proc.StartLocked(daemon)
+	if err != nil {
 		return fmt.Errorf("start %s: %w", bin, err)
 	}
 	defer func() {
 		_ = daemon.Process.Signal(syscall.SIGTERM)
-		if werr := daemon.Wait(); werr != nil && err == nil {
+		<-reaped.Done()
+		if werr := reaped.Err(); werr != nil && err == nil {
 			err = fmt.Errorf("daemon exit: %w", werr)
 		}
 	}()

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/k8s-lxcfs/k8s-lxcfs/internal/proc"
 )
 
 // ErrStopped is returned by [Container.Exec] once the container's init has
@@ -87,11 +88,10 @@ type Container struct {
 	cgroup *Cgroup
 	cmd    *exec.Cmd
 	// stderr collects the init's stderr until it is ready (then it points
-	// at /dev/null). Read it only after done is closed.
+	// at /dev/null). Read it only after the init has been reaped.
 	stderr bytes.Buffer
 
-	done    chan struct{} // closed once the init has been reaped
-	waitErr error         // the init's exit status; set before done closes
+	reaped *proc.Reaped // the init, started on a locked thread and reaped
 
 	stopOnce sync.Once
 	stopErr  error
@@ -165,7 +165,7 @@ func StartContainer(ctx context.Context, o ContainerOptions) (*Container, error)
 		_ = gateW.Close()
 		return nil, fmt.Errorf("start container: create pipe: %w", err)
 	}
-	c := &Container{cgroup: o.Cgroup, done: make(chan struct{})}
+	c := &Container{cgroup: o.Cgroup}
 	c.cmd = exec.Command("/bin/sh", args...)
 	c.cmd.Dir = "/" // the cwd Exec's nsenter --wd takes over
 	c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = gateR, readyW, &c.stderr
@@ -174,9 +174,7 @@ func StartContainer(ctx context.Context, o ContainerOptions) (*Container, error)
 		Setpgid:    true, // keep terminal signals (^C) away from it
 		Pdeathsig:  unix.SIGKILL,
 	}
-	startc := make(chan error, 1)
-	go c.keep(startc)
-	err = <-startc
+	c.reaped, err = proc.StartLocked(c.cmd)
 	_ = gateR.Close() // the child holds its own copies now
 	_ = readyW.Close()
 	if err != nil {
@@ -190,7 +188,7 @@ func StartContainer(ctx context.Context, o ContainerOptions) (*Container, error)
 		_ = gateW.Close()
 		_ = readyR.Close()
 		_ = c.cmd.Process.Kill() // ErrProcessDone if it already failed on its own
-		<-c.done
+		<-c.reaped.Done()
 		return nil, fmt.Errorf("start container: %w%s", err, stderrNote(c.stderr.String()))
 	}
 	if o.Cgroup != nil {
@@ -225,22 +223,6 @@ func StartContainer(ctx context.Context, o ContainerOptions) (*Container, error)
 	}
 	_ = readyR.Close() // done with the readiness line
 	return c, nil
-}
-
-// keep starts the init and reaps it. PR_SET_PDEATHSIG fires when the thread
-// that forked the child exits, not the process, and Go ends a thread when a
-// goroutine locked to it returns (mountns.Do does so on purpose). So the fork
-// happens on a thread locked for the whole life of the init.
-func (c *Container) keep(startc chan<- error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if err := c.cmd.Start(); err != nil {
-		startc <- err
-		return
-	}
-	startc <- nil
-	c.waitErr = c.cmd.Wait()
-	close(c.done)
 }
 
 // Pid returns the host pid of the container's init (pid 1 inside).
@@ -287,7 +269,7 @@ func (c *Container) Exec(ctx context.Context, argv ...string) (stdout, stderr st
 		return "", "", errors.New("sandbox: exec needs a command")
 	}
 	select {
-	case <-c.done:
+	case <-c.reaped.Done():
 		return "", "", fmt.Errorf("exec %q in container %d: %w", argv, c.pid, ErrStopped)
 	default:
 	}
@@ -334,8 +316,8 @@ func (c *Container) Exec(ctx context.Context, argv ...string) (stdout, stderr st
 func (c *Container) Stop() error {
 	c.stopOnce.Do(func() {
 		select {
-		case <-c.done:
-			c.stopErr = fmt.Errorf("stop container %d: init exited early: %v%s", c.pid, c.waitErr, stderrNote(c.stderr.String()))
+		case <-c.reaped.Done():
+			c.stopErr = fmt.Errorf("stop container %d: init exited early: %v%s", c.pid, c.reaped.Err(), stderrNote(c.stderr.String()))
 			return
 		default:
 		}
@@ -344,7 +326,7 @@ func (c *Container) Stop() error {
 			c.stopErr = fmt.Errorf("stop container %d: %w", c.pid, err)
 			return
 		}
-		<-c.done
+		<-c.reaped.Done()
 	})
 	return c.stopErr
 }

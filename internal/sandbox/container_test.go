@@ -127,7 +127,7 @@ func TestStartContainerRejectsBadOptions(t *testing.T) {
 
 func TestExecNeedsCommand(t *testing.T) {
 	t.Parallel()
-	c := &Container{done: make(chan struct{})}
+	c := &Container{}
 	if _, _, err := c.Exec(context.Background()); err == nil {
 		t.Error("Exec() without argv succeeded")
 	}

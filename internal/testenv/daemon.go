@@ -19,6 +19,8 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/k8s-lxcfs/k8s-lxcfs/internal/proc"
 )
 
 var (
@@ -107,10 +109,11 @@ func StartDaemon(t testing.TB, mountPoint string, args ...string) *Daemon {
 	d.Cmd = exec.Command(bin, append(append([]string{"serve"}, args...), mountPoint)...)
 	d.Cmd.Stdout, d.Cmd.Stderr = d.log, d.log
 	d.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := d.Cmd.Start(); err != nil {
+	reaped, err := proc.StartLocked(d.Cmd)
+	if err != nil {
 		t.Fatalf("start daemon: %v", err)
 	}
-	go func() { d.waitErr = d.Cmd.Wait(); close(d.done) }()
+	go func() { <-reaped.Done(); d.waitErr = reaped.Err(); close(d.done) }()
 	t.Cleanup(func() {
 		d.Stop(t)
 		if t.Failed() {
