@@ -140,8 +140,22 @@ boot() {
 need
 kernel
 initramfs
+# The modes boot one after the other. VM_PARALLEL=1 boots them side by side,
+# which on a 2-core host was no faster (2m40s against 2m20s) and starved
+# the guests' CPU-time tests (a 0.5-CPU container got 0.23 CPUs).
 status=0
-for m in "${modes[@]}"; do
-	boot "$m" || status=1
-done
+if [[ ${VM_PARALLEL:-0} == 1 && ${#modes[@]} -gt 1 ]]; then
+	pids=()
+	for m in "${modes[@]}"; do
+		boot "$m" &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" || status=1
+	done
+else
+	for m in "${modes[@]}"; do
+		boot "$m" || status=1
+	done
+fi
 exit $status
