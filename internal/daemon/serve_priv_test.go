@@ -354,7 +354,7 @@ func TestPrivStatOwnCPUTime(t *testing.T) {
 	prev := first
 	var last []uint64
 	var t1 time.Time
-	for range 25 {
+	for range 15 {
 		time.Sleep(100 * time.Millisecond)
 		last, t1 = sample()
 		for i := range prev {
@@ -399,8 +399,8 @@ func TestPrivLoadavg(t *testing.T) {
 		la := exec1(t, busy, "cat", "/proc/loadavg")
 		f := strings.Fields(la)
 		one, _ := strconv.ParseFloat(f[0], 64)
-		if one < 0.25 {
-			return fmt.Errorf("busy container's loadavg %q, want 1-minute load ≥ 0.25", strings.TrimSpace(la))
+		if one < 0.1 { // 2 runnable tasks pass 0.1 after ~3s; an idle container shows 0.00
+			return fmt.Errorf("busy container's loadavg %q, want 1-minute load ≥ 0.1", strings.TrimSpace(la))
 		}
 		run := strings.Split(f[3], "/")
 		if n, _ := strconv.Atoi(run[0]); n < 2 {
@@ -412,7 +412,7 @@ func TestPrivLoadavg(t *testing.T) {
 		t.Error(err)
 	}
 	la := exec1(t, idle, "cat", "/proc/loadavg")
-	if one, _ := strconv.ParseFloat(strings.Fields(la)[0], 64); one > 0.1 {
+	if one, _ := strconv.ParseFloat(strings.Fields(la)[0], 64); one > 0.05 {
 		t.Errorf("idle container's loadavg %q shows someone else's load", strings.TrimSpace(la))
 	}
 }
@@ -521,7 +521,7 @@ func TestPrivCgroupRemovedDuringReads(t *testing.T) {
 	}
 	done := make(chan res, 1)
 	go func() {
-		out, stderr, err := c.Exec(ctx, "sh", "-c", `n=0; while [ $n -lt 400 ]; do cat /proc/meminfo /proc/stat /proc/cpuinfo /proc/uptime > /dev/null || echo FAIL; n=$((n+1)); done; head -1 /proc/meminfo; echo done`)
+		out, stderr, err := c.Exec(ctx, "sh", "-c", `n=0; while [ $n -lt 150 ]; do cat /proc/meminfo /proc/stat /proc/cpuinfo /proc/uptime > /dev/null || echo FAIL; n=$((n+1)); done; head -1 /proc/meminfo; echo done`)
 		done <- res{out + stderr, err}
 	}()
 	// Wait until the reader has joined the cgroup (its init holds two
