@@ -331,12 +331,9 @@ func TestPrivStatOwnCPUTime(t *testing.T) {
 		busyDone <- err
 	}()
 	sample := func() ([]uint64, time.Time) {
-		out, err := exec.Command("nsenter", "--target", strconv.Itoa(c.Pid()), "--pid", "--mount", "--", "cat", "/proc/stat").Output()
+		out := nsCat(t, c, "/proc/stat")
 		now := time.Now()
-		if err != nil {
-			t.Fatalf("read stat: %v", err)
-		}
-		lines := strings.SplitN(string(out), "\n", 3)
+		lines := strings.SplitN(out, "\n", 3)
 		var vals []uint64
 		for _, l := range lines[:2] {
 			for _, f := range strings.Fields(l)[1:] {
@@ -571,11 +568,7 @@ func TestPrivCgroupRemovedDuringReads(t *testing.T) {
 	// (Exec would join the removed cgroup; nsenter alone enters the
 	// namespaces, and the init's cgroup is what counts.)
 	err = testenv.Eventually(context.Background(), 5*time.Second, func() error {
-		out, err := exec.Command("nsenter", "--target", strconv.Itoa(c.Pid()), "--pid", "--mount", "--", "cat", "/proc/meminfo").Output()
-		if err != nil {
-			return err
-		}
-		if got := field(t, string(out), "MemTotal:", 1); got != strconv.Itoa(512*1024) {
+		if got := field(t, nsCat(t, c, "/proc/meminfo"), "MemTotal:", 1); got != strconv.Itoa(512*1024) {
 			return fmt.Errorf("MemTotal %s kB, want the second cgroup's %d", got, 512*1024)
 		}
 		return nil
