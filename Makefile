@@ -62,7 +62,5 @@ PRIV_PKGS = $(shell grep -l 'func TestPriv' $$(git ls-files '*_test.go') | xargs
 test-v2: deps ## L1 on real cgroup v2 (and v1) kernels: the privileged suite inside qemu
 	@rm -rf _output/vm/tests _output/vm/bin && mkdir -p _output/vm/tests _output/vm/bin
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o _output/vm/bin/k8s-lxcfs ./cmd/k8s-lxcfs
-	@for p in $(PRIV_PKGS); do \
-		echo "go test -c ./$$p"; \
-		CGO_ENABLED=0 $(GO) test -c -o _output/vm/tests/$$(echo $$p | tr / _).test ./$$p || exit 1; done
+	CGO_ENABLED=0 $(GO) test -c -o _output/vm/tests/ $(addprefix ./,$(PRIV_PKGS))
 	hack/vm/run.sh $${VM_MODES:-v2 v1}

@@ -170,6 +170,7 @@ func TestPrivClients(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // own cgroup and container each; the clients' start-up dominates under emulation
 			c := startContainer(t, sandbox.ContainerOptions{Cgroup: newCgroup(t, tc.lim), LXCFSRoot: mp})
 			want := tc.cpus
 			if want < 0 {
