@@ -270,31 +270,27 @@ func (s *Server) Quiesce(timeout time.Duration) error {
 	s.stopping.Store(true)
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
-	deadline := time.After(timeout)
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	poke := time.NewTicker(5 * time.Millisecond)
+	defer poke.Stop()
 	for {
+		if s.rootFd >= 0 {
+			// Each lookup wakes one blocked worker; one that finds none
+			// stays queued and is answered by whoever serves next.
+			go func() {
+				var st unix.Stat_t
+				_ = unix.Fstatat(s.rootFd, wakeName, &st, unix.AT_SYMLINK_NOFOLLOW)
+			}()
+		} // else: no way to poke; wait for ENODEV or the deadline
 		select {
 		case <-done:
 			s.running = false
 			s.report(nil)
 			return nil
-		case <-deadline:
+		case <-deadline.C:
 			return fmt.Errorf("quiesce FUSE workers: %d still running after %s", s.active.Load(), timeout)
-		default:
-		}
-		if s.rootFd < 0 {
-			select { // no way to poke: wait for ENODEV or the deadline
-			case <-done:
-			case <-deadline:
-			}
-			continue
-		}
-		go func() {
-			var st unix.Stat_t
-			_ = unix.Fstatat(s.rootFd, wakeName, &st, unix.AT_SYMLINK_NOFOLLOW)
-		}()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Millisecond):
+		case <-poke.C:
 		}
 	}
 }
