@@ -17,7 +17,7 @@ import (
 // render returns the text of the generated file p for the reader pid. It
 // never fails: when the reader's view can't be built, the host's file is the
 // answer, and that is counted and logged.
-func (f *FS) render(p string, pid int, vis func() []int) []byte {
+func (f *FS) render(p string, pid int, vis func() cpuView) []byte {
 	c, err := f.opts.Resolver.Resolve(pid)
 	var b []byte
 	if err == nil {
@@ -64,31 +64,43 @@ func (f *FS) onlineCPUs() ([]int, error) {
 	return procfs.ParseCPUList(string(b))
 }
 
-// visibleCPUs returns the host ids of the CPUs pid's container sees, or the
-// host's online CPUs when it can't tell.
-func (f *FS) visibleCPUs(pid int) []int {
-	online, err := f.onlineCPUs()
-	if err != nil || len(online) == 0 {
-		online = []int{0}
-	}
-	c, err := f.opts.Resolver.Resolve(pid)
-	if err != nil {
-		return online
-	}
-	cpu, err := f.opts.Resolver.CPU(c)
-	if err != nil {
-		return online
-	}
-	return render.VisibleCPUs(online, cpu, f.opts.CFS)
+// cpuView is what one request learned about CPUs, read once and shared by
+// the lookup, cpuinfo, stat and uptime code of that request.
+type cpuView struct {
+	online    []int // the host's online CPUs ([0] if onlineErr)
+	onlineErr error
+	cpu       cgview.CPU // the container's cpuset, quota and usage, if cpuErr is nil
+	cpuErr    error
+	visible   []int // the host ids of the CPUs the container sees
 }
 
-func (f *FS) renderFor(p string, c *cgview.Container, vis func() []int) ([]byte, error) {
+// cpuViewOf reads the CPU view of pid's container. Without a container
+// (or its cpu controller), the visible CPUs are the host's online ones.
+func (f *FS) cpuViewOf(pid int) cpuView {
+	var v cpuView
+	online, err := f.onlineCPUs()
+	if err != nil || len(online) == 0 {
+		online, v.onlineErr = []int{0}, err
+	}
+	v.online, v.visible = online, online
+	c, err := f.opts.Resolver.Resolve(pid)
+	if err != nil {
+		v.cpuErr = err
+		return v
+	}
+	if v.cpu, v.cpuErr = f.opts.Resolver.CPU(c); v.cpuErr == nil {
+		v.visible = render.VisibleCPUs(online, v.cpu, f.opts.CFS)
+	}
+	return v
+}
+
+func (f *FS) renderFor(p string, c *cgview.Container, vis func() cpuView) ([]byte, error) {
 	r := f.opts.Resolver
 	if rest, ok := strings.CutPrefix(p, cpuDir+"/"); ok {
 		if rest == "offline" {
 			return []byte("\n"), nil
 		}
-		return render.CPUList(len(vis())), nil
+		return render.CPUList(len(vis().visible)), nil
 	}
 	switch p {
 	case "proc/meminfo", "proc/swaps":
@@ -113,7 +125,7 @@ func (f *FS) renderFor(p string, c *cgview.Container, vis func() []int) ([]byte,
 		if err != nil {
 			return nil, err
 		}
-		return render.CPUInfo(procfs.ParseCPUInfo(hb), vis()), nil
+		return render.CPUInfo(procfs.ParseCPUInfo(hb), vis().visible), nil
 	case "proc/stat":
 		return f.stat(c, vis())
 	case "proc/uptime":
@@ -164,7 +176,7 @@ func (f *FS) upTicks(c *cgview.Container) (uint64, error) {
 	return up - c.InitStart, nil
 }
 
-func (f *FS) stat(c *cgview.Container, vis []int) ([]byte, error) {
+func (f *FS) stat(c *cgview.Container, v cpuView) ([]byte, error) {
 	hb, err := f.readHost("stat")
 	if err != nil {
 		return nil, err
@@ -173,22 +185,20 @@ func (f *FS) stat(c *cgview.Container, vis []int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	cpu, err := f.opts.Resolver.CPU(c)
-	if err != nil {
-		return nil, err
+	if v.cpuErr != nil {
+		return nil, v.cpuErr
+	}
+	if v.onlineErr != nil {
+		return nil, v.onlineErr
 	}
 	up, err := f.upTicks(c)
 	if err != nil {
 		return nil, err
 	}
-	online, err := f.onlineCPUs()
-	if err != nil {
-		return nil, err
-	}
 	in := render.StatInput{
-		CPU:       cpu,
-		Allowed:   render.VisibleCPUs(online, cpu, false),
-		Visible:   vis,
+		CPU:       v.cpu,
+		Allowed:   render.VisibleCPUs(v.online, v.cpu, false),
+		Visible:   v.visible,
 		Uptime:    up,
 		InitStart: c.InitStart,
 	}
@@ -207,14 +217,14 @@ func (f *FS) stat(c *cgview.Container, vis []int) ([]byte, error) {
 	return out, nil
 }
 
-func (f *FS) uptime(c *cgview.Container, vis []int) ([]byte, error) {
+func (f *FS) uptime(c *cgview.Container, v cpuView) ([]byte, error) {
 	up, err := f.upTicks(c)
 	if err != nil {
 		return nil, err
 	}
 	var usage uint64
-	if cpu, err := f.opts.Resolver.CPU(c); err == nil {
-		usage = cpu.User + cpu.System
+	if v.cpuErr == nil {
+		usage = v.cpu.User + v.cpu.System
 	}
 	var out []byte
 	c.Memo.Update("uptime", func(prev []uint64) []uint64 {
@@ -222,7 +232,7 @@ func (f *FS) uptime(c *cgview.Container, vis []int) ([]byte, error) {
 		if len(prev) == 1 {
 			p = prev[0]
 		}
-		out, idle = render.Uptime(up, len(vis), usage, p)
+		out, idle = render.Uptime(up, len(v.visible), usage, p)
 		return []uint64{idle}
 	})
 	return out, nil

@@ -128,12 +128,13 @@ func (f *FS) remember(p string) uint64 {
 	return id
 }
 
-// visibleFor returns a lazily evaluated visible-CPU list for pid.
-func (f *FS) visibleFor(pid uint32) func() []int {
+// visibleFor returns pid's CPU view, read on first use and then reused for
+// the rest of the request.
+func (f *FS) visibleFor(pid uint32) func() cpuView {
 	var once sync.Once
-	var v []int
-	return func() []int {
-		once.Do(func() { v = f.visibleCPUs(int(pid)) })
+	var v cpuView
+	return func() cpuView {
+		once.Do(func() { v = f.cpuViewOf(int(pid)) })
 		return v
 	}
 }

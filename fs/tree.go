@@ -78,7 +78,7 @@ type entry struct {
 
 // lookupPath says what p is for the reader whose visible CPU count is given by
 // vis (called lazily: only paths under the cpu directory need it).
-func (f *FS) lookupPath(p string, vis func() []int) entry {
+func (f *FS) lookupPath(p string, vis func() cpuView) entry {
 	if kids, ok := f.dirs[p]; ok && kids != nil {
 		if p == "proc/pressure" && !f.hasPressure {
 			return entry{}
@@ -112,7 +112,7 @@ func (f *FS) lookupPath(p string, vis func() []int) entry {
 	}
 	hostFirst := first
 	if n, isCPU := cpuIndex(first); isCPU {
-		v := vis()
+		v := vis().visible
 		if n >= len(v) {
 			return entry{}
 		}
@@ -172,7 +172,7 @@ type dirent struct {
 }
 
 // listDir returns the children of directory p for a reader.
-func (f *FS) listDir(p string, vis func() []int) []dirent {
+func (f *FS) listDir(p string, vis func() cpuView) []dirent {
 	var out []dirent
 	add := func(name string, mode uint32) {
 		child := name
@@ -195,7 +195,7 @@ func (f *FS) listDir(p string, vis func() []int) []dirent {
 		for _, k := range cpuListFiles {
 			add(k, syscall.S_IFREG)
 		}
-		for i := range vis() {
+		for i := range vis().visible {
 			add("cpu"+strconv.Itoa(i), syscall.S_IFDIR)
 		}
 		ents, _ := os.ReadDir(f.opts.SysRoot + "/devices/system/cpu")
