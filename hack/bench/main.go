@@ -40,6 +40,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == readerCmd {
 		os.Exit(readerMain(os.Args[2:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == floorCmd {
+		os.Exit(floorMain(os.Args[2:], os.Stderr))
+	}
 	// Signals stay caught for the whole run, cleanup included: a second ^C
 	// must not leave cgroups and mounts behind. SIGKILL still works; then the
 	// daemons (SIGTERM) and containers (SIGKILL) die by PR_SET_PDEATHSIG.
@@ -199,10 +202,14 @@ func preflight(cfg config) error {
 
 // daemons are the three FUSE servers every mode runs.
 type daemons struct {
-	ours, ours0, lxcfs *daemon
+	ours, ours0, lxcfs, floor *daemon
 }
 
-func (ds daemons) all() []*daemon { return []*daemon{ds.ours, ds.ours0, ds.lxcfs} }
+func (ds daemons) all() []*daemon { return []*daemon{ds.ours, ds.ours0, ds.lxcfs, ds.floor} }
+
+// virtual are the daemons that virtualize by cgroup (not the floor, which
+// serves fixed bytes); the many-containers modes measure these.
+func (ds daemons) virtual() []*daemon { return []*daemon{ds.ours, ds.ours0, ds.lxcfs} }
 
 // Target names, in table order.
 const (
@@ -210,6 +217,7 @@ const (
 	nameOurs0 = "k8s-lxcfs ttl=0"
 	nameLXCFS = "lxcfs"
 	nameHost  = "host /proc"
+	nameFloor = "FUSE floor"
 )
 
 func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (code int, err error) {
@@ -242,12 +250,12 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (code int, e
 	rep := &report{Started: time.Now().UTC(), Host: hostInfo(), Config: reportConfig(cfg, bin)}
 	printHeader(stdout, rep)
 
-	ds, err := startDaemons(ctx, cl, bin, cfg, tmp)
+	ds, err := startDaemons(ctx, cl, bin, exe, cfg, tmp)
 	if err != nil {
 		return 1, err
 	}
-	fmt.Fprintf(stdout, "daemons: %s pid %d, %s pid %d, %s pid %d (mounts below %s)\n\n",
-		ds.ours.name, ds.ours.pid(), ds.ours0.name, ds.ours0.pid(), ds.lxcfs.name, ds.lxcfs.pid(), tmp)
+	fmt.Fprintf(stdout, "daemons: %s pid %d, %s pid %d, %s pid %d, %s pid %d (mounts below %s)\n\n",
+		ds.ours.name, ds.ours.pid(), ds.ours0.name, ds.ours0.pid(), ds.lxcfs.name, ds.lxcfs.pid(), ds.floor.name, ds.floor.pid(), tmp)
 	r := &runner{exe: exe, tmp: tmp}
 
 	if cfg.scale || cfg.loadavgCost {
@@ -276,7 +284,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (code int, e
 
 // startDaemons starts our daemon twice (cfg.cacheTTL and uncached) and
 // lxcfs, each on its own mount point below tmp, and waits until all serve.
-func startDaemons(ctx context.Context, cl *cleanups, bin string, cfg config, tmp string) (daemons, error) {
+func startDaemons(ctx context.Context, cl *cleanups, bin, exe string, cfg config, tmp string) (daemons, error) {
 	var ds daemons
 	specs := []struct {
 		dst        **daemon
@@ -291,6 +299,7 @@ func startDaemons(ctx context.Context, cl *cleanups, bin string, cfg config, tmp
 		{&ds.lxcfs, nameLXCFS, "lxcfs", 1, func(mnt string) []string {
 			return []string{cfg.lxcfs, "-f", "--enable-cfs", "-l", "-p", filepath.Join(tmp, "lxcfs.pid"), mnt}
 		}},
+		{&ds.floor, nameFloor, "floor", 0, func(mnt string) []string { return []string{exe, floorCmd, mnt} }},
 	}
 	for _, s := range specs {
 		mnt := filepath.Join(tmp, s.dir)
@@ -369,7 +378,7 @@ func newReaderTargets(ctx context.Context, cl *cleanups, ds daemons, files []str
 	for i, f := range files {
 		rels[i] = procPath(f)
 	}
-	targets := []*target{{name: nameOurs, d: ds.ours}, {name: nameOurs0, d: ds.ours0}, {name: nameLXCFS, d: ds.lxcfs}, {name: nameHost}}
+	targets := []*target{{name: nameOurs, d: ds.ours}, {name: nameOurs0, d: ds.ours0}, {name: nameLXCFS, d: ds.lxcfs}, {name: nameFloor, d: ds.floor}, {name: nameHost}}
 	for _, t := range targets {
 		o := sandbox.ContainerOptions{Cgroup: cg, Files: []string{}, ReadOnly: true}
 		if t.d != nil {

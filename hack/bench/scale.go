@@ -143,7 +143,7 @@ func (f *fleet) stop() error {
 
 // measureIdle watches every daemon's CPU time over the same idle window.
 func measureIdle(ctx context.Context, ds daemons, d time.Duration, containers int) ([]idleResult, error) {
-	list := ds.all()
+	list := ds.virtual()
 	t0 := make([]uint64, len(list))
 	for i, dm := range list {
 		var err error
@@ -198,7 +198,7 @@ func runScale(ctx context.Context, cl *cleanups, r *runner, ds daemons, cfg conf
 		return err
 	}
 	f := &fleet{parent: parent, workers: cfg.workers, log: log, regArgv: []string{"cat"}}
-	for _, d := range ds.all() {
+	for _, d := range ds.virtual() {
 		f.regArgv = append(f.regArgv, d.mnt+"/proc/loadavg")
 	}
 	cl.add(f.stop) // removes parent too
