@@ -111,9 +111,10 @@ type Resolver struct {
 	hostNS    uint64
 	hostStart uint64
 
-	mu    sync.Mutex
-	cache map[uint64]*cacheEntry
-	pids  map[int]pidEntry // recent readers; see pidTTL
+	mu      sync.Mutex
+	cache   map[uint64]*cacheEntry
+	pids    map[int]pidEntry     // recent readers; see pidTTL
+	adopted map[uint64]SavedMemo // from a predecessor, until first resolved
 }
 
 // New returns a Resolver for the host described by opts.
@@ -296,7 +297,7 @@ func (r *Resolver) resolve(pid int, now time.Time) (*Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: pin pid namespace of init %d: %w", ErrNoContainer, initPid, err)
 	}
-	c, err := r.load(ns, initPid, st.StartTime, nil)
+	c, err := r.load(ns, initPid, st.StartTime, r.takeAdopted(ns, initPid, st.StartTime))
 	if err == nil {
 		// The init may have exited between the lookup and the open; then the
 		// descriptor pins a different namespace (or none).
@@ -316,6 +317,61 @@ func (r *Resolver) resolve(pid int, now time.Time) (*Container, error) {
 	}
 	r.cache[ns] = &cacheEntry{c: c, checked: now, nsFd: nsFd, pidFd: r.pidfd(c)}
 	return c, nil
+}
+
+// SavedMemo is a container's Memo as handed to a successor process. The
+// init's pid and start time make sure it is given back to the same
+// container, not to a new one that reuses the namespace inode.
+type SavedMemo struct {
+	Key       uint64              `json:"key"`
+	InitPid   int                 `json:"initPid"`
+	InitStart uint64              `json:"initStart"`
+	Vals      map[string][]uint64 `json:"vals"`
+}
+
+// ExportMemos returns the memos of every cached container.
+func (r *Resolver) ExportMemos() []SavedMemo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]SavedMemo, 0, len(r.cache))
+	for ns, e := range r.cache {
+		m := e.c.Memo
+		m.mu.Lock()
+		vals := make(map[string][]uint64, len(m.vals))
+		for k, v := range m.vals {
+			vals[k] = append([]uint64(nil), v...)
+		}
+		m.mu.Unlock()
+		out = append(out, SavedMemo{Key: ns, InitPid: e.c.InitPid, InitStart: e.c.InitStart, Vals: vals})
+	}
+	return out
+}
+
+// ImportMemos keeps a predecessor's memos; each is given to its container
+// when that is first resolved here, so counters carry on where they were.
+func (r *Resolver) ImportMemos(ms []SavedMemo) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.adopted == nil {
+		r.adopted = map[uint64]SavedMemo{}
+	}
+	for _, m := range ms {
+		r.adopted[m.Key] = m
+	}
+}
+
+func (r *Resolver) takeAdopted(ns uint64, initPid int, start uint64) *Memo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.adopted[ns]
+	if !ok {
+		return nil
+	}
+	delete(r.adopted, ns)
+	if m.InitPid != initPid || m.InitStart != start {
+		return nil
+	}
+	return &Memo{vals: m.Vals}
 }
 
 func sameCgroups(a, b *Container) bool {

@@ -42,6 +42,8 @@ type Server struct {
 	rootFd     int // O_PATH descriptor of the filesystem's root; see Quiesce
 	mountPoint string
 	initReq    []byte // the kernel's INIT request, replayed by a successor
+	initOut    []byte // our reply to it, which a successor must reproduce
+	inNS       InNS   // runs path operations on the mount point
 	log        logr.Logger
 
 	stopping atomic.Bool
@@ -50,7 +52,7 @@ type Server struct {
 	mu      sync.Mutex
 	wg      sync.WaitGroup
 	running bool
-	errc    chan error
+	errc    chan error // the end of the connection; see Wait
 }
 
 // MountFlags are the flags of our mounts: read-only, no devices, no set-id
@@ -73,22 +75,38 @@ func protocolServer(f *FS, log logr.Logger) *fuse.ProtocolServer {
 	})
 }
 
+// InNS runs fn where the mount point's path means what it should: in the
+// mount namespace the filesystem is mounted in. Nil runs fn directly.
+type InNS func(fn func() error) error
+
+// Do runs fn in the namespace (directly when ns is nil).
+func (ns InNS) Do(fn func() error) error {
+	if ns == nil {
+		return fn()
+	}
+	return ns(fn)
+}
+
 // Mount mounts f at mountPoint with mount(2) (no fusermount), completes the
-// INIT exchange and returns a Server ready to Start.
-func Mount(mountPoint string, f *FS, log logr.Logger) (*Server, error) {
+// INIT exchange and returns a Server ready to Start. ns, if not nil, runs
+// the path operations (mount, opening the root, unmount) in another mount
+// namespace.
+func Mount(mountPoint string, f *FS, ns InNS, log logr.Logger) (*Server, error) {
 	fd, err := unix.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/fuse: %w", err)
 	}
 	data := fmt.Sprintf("fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,max_read=%d", fd, maxRead)
-	if err := unix.Mount("lxcfs", mountPoint, FSType, MountFlags, data); err != nil {
+	err = ns.Do(func() error { return unix.Mount("lxcfs", mountPoint, FSType, MountFlags, data) })
+	if err != nil {
 		unix.Close(fd) //nolint:errcheck // nothing mounted on it yet
 		return nil, &MountError{Op: "mount", Target: mountPoint, Err: err}
 	}
-	s := &Server{fs: f, ps: protocolServer(f, log), fd: fd, rootFd: -1, mountPoint: mountPoint, log: log}
+	s := &Server{fs: f, ps: protocolServer(f, log), fd: fd, rootFd: -1, mountPoint: mountPoint, inNS: ns, log: log,
+		errc: make(chan error, 1)}
 	if err := s.handshake(); err != nil {
 		unix.Close(fd) //nolint:errcheck // aborting: the connection dies with it
-		_ = unix.Unmount(mountPoint, unix.MNT_DETACH)
+		_ = ns.Do(func() error { return unix.Unmount(mountPoint, unix.MNT_DETACH) })
 		return nil, err
 	}
 	return s, nil
@@ -136,6 +154,7 @@ func (s *Server) handshake() error {
 	if _, err := unix.Write(s.fd, out[:m]); err != nil {
 		return fmt.Errorf("reply FUSE INIT: %w", err)
 	}
+	s.initOut = append([]byte(nil), out[:m]...)
 	return nil
 }
 
@@ -151,20 +170,23 @@ const opInit = 26 // FUSE_INIT
 func (s *Server) Start() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.running {
-		return
-	}
 	s.stopping.Store(false)
 	s.running = true
-	s.errc = make(chan error, 1)
-	for range max(2, runtime.GOMAXPROCS(0)) {
+	// After a Quiesce that timed out, some workers are still busy; they
+	// carry on now, and only the missing ones are started.
+	for n := int(s.active.Load()); n < max(2, runtime.GOMAXPROCS(0)); n++ {
 		s.wg.Add(1)
 		s.active.Add(1)
 		go s.worker()
 	}
 	if s.rootFd < 0 {
 		// Taken once serving, in case opening the root asks the server anything.
-		if fd, err := unix.Open(s.mountPoint, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		var fd int
+		err := s.inNS.Do(func() (err error) {
+			fd, err = unix.Open(s.mountPoint, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			return err
+		})
+		if err == nil {
 			s.rootFd = fd
 		} else {
 			s.log.Error(err, "Could not open the filesystem root; quiescing will wait for the kernel", "mountPoint", s.mountPoint)
@@ -176,14 +198,11 @@ func (s *Server) Start() {
 // unmounted (and no bind of it remains) or the connection was aborted.
 var ErrUnmounted = errors.New("fs: FUSE connection ended")
 
-// Wait blocks until serving stops and returns why: nil after Quiesce,
-// ErrUnmounted when the kernel ended the connection.
+// Wait blocks until the connection fails and returns why (ErrUnmounted when
+// the kernel ended it), or until ctx ends. Quiesce does not end it.
 func (s *Server) Wait(ctx context.Context) error {
-	s.mu.Lock()
-	errc := s.errc
-	s.mu.Unlock()
 	select {
-	case err := <-errc:
+	case err := <-s.errc:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -286,7 +305,6 @@ func (s *Server) Quiesce(timeout time.Duration) error {
 		select {
 		case <-done:
 			s.running = false
-			s.report(nil)
 			return nil
 		case <-deadline.C:
 			return fmt.Errorf("quiesce FUSE workers: %d still running after %s", s.active.Load(), timeout)
@@ -307,10 +325,17 @@ func (s *Server) Unmount() error {
 			errs = append(errs, aerr)
 		}
 	}
-	if uerr := unix.Unmount(s.mountPoint, 0); uerr != nil && !errors.Is(uerr, unix.EINVAL) {
-		if uerr = unix.Unmount(s.mountPoint, unix.MNT_DETACH); uerr != nil && !errors.Is(uerr, unix.EINVAL) {
-			errs = append(errs, &MountError{Op: "umount", Target: s.mountPoint, Err: uerr})
+	uerr := s.inNS.Do(func() error {
+		if err := unix.Unmount(s.mountPoint, 0); err == nil || errors.Is(err, unix.EINVAL) {
+			return nil
 		}
+		if err := unix.Unmount(s.mountPoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			return err
+		}
+		return nil
+	})
+	if uerr != nil {
+		errs = append(errs, &MountError{Op: "umount", Target: s.mountPoint, Err: uerr})
 	}
 	if s.rootFd >= 0 {
 		unix.Close(s.rootFd) //nolint:errcheck // O_PATH descriptor
@@ -346,3 +371,82 @@ func (s *Server) abort() error {
 
 // MountPoint returns where the filesystem is mounted.
 func (s *Server) MountPoint() string { return s.mountPoint }
+
+// Session is what identifies a live FUSE connection to a process that
+// takes it over: the kernel's INIT request and the reply that was sent.
+type Session struct {
+	InitReq []byte `json:"initReq"`
+	InitOut []byte `json:"initOut"`
+}
+
+// Session returns the connection's INIT exchange.
+func (s *Server) Session() Session {
+	return Session{InitReq: s.initReq, InitOut: s.initOut}
+}
+
+// Files returns the /dev/fuse descriptor and the O_PATH descriptor of the
+// root, for handing to a successor (-1 if the root was never opened). They
+// stay owned by the Server.
+func (s *Server) Files() (fuseFd, rootFd int) { return s.fd, s.rootFd }
+
+// CheckSession replays sess's INIT request into a protocol server built the
+// way this version builds them and reports whether it answers the kernel
+// exactly as the predecessor did. A successor must: the kernel negotiated
+// once, with the predecessor's reply, and will not negotiate again.
+func CheckSession(sess Session, f *FS, log logr.Logger) error {
+	_, err := replayInit(protocolServer(f, log), sess)
+	return err
+}
+
+func replayInit(ps *fuse.ProtocolServer, sess Session) ([]byte, error) {
+	if len(sess.InitReq) < 40 || binary.NativeEndian.Uint32(sess.InitReq[4:8]) != opInit {
+		return nil, fmt.Errorf("fs: handed-over INIT request is malformed (%d bytes)", len(sess.InitReq))
+	}
+	out := make([]byte, outBufSize)
+	req := append([]byte(nil), sess.InitReq...) // the protocol server may write to it
+	m, st := ps.HandleRequest([][]byte{req}, [][]byte{out})
+	if !st.Ok() || m == 0 {
+		return nil, fmt.Errorf("fs: replay FUSE INIT: %v", st)
+	}
+	// The reply's unique (bytes 8-16) is the INIT's, the same on both sides.
+	if string(out[:m]) != string(sess.InitOut) {
+		return nil, fmt.Errorf("fs: this version would answer FUSE INIT differently from the running one "+
+			"(%d vs %d bytes); a handover would break the negotiated protocol", m, len(sess.InitOut))
+	}
+	return out[:m], nil
+}
+
+// Adopt returns a Server for a FUSE connection another process set up and
+// handed over: fd is its /dev/fuse descriptor, rootFd an O_PATH descriptor
+// of the mount's root (or -1), sess its INIT exchange. The INIT request is
+// replayed into a new protocol server so it knows what the kernel
+// negotiated; nothing is written to the kernel. The Server owns both
+// descriptors from here on, also on error (they are closed). Call Start to
+// serve.
+func Adopt(fd, rootFd int, mountPoint string, sess Session, f *FS, ns InNS, log logr.Logger) (*Server, error) {
+	ps := protocolServer(f, log)
+	if _, err := replayInit(ps, sess); err != nil {
+		unix.Close(fd) //nolint:errcheck // refusing the handover
+		if rootFd >= 0 {
+			unix.Close(rootFd) //nolint:errcheck // O_PATH descriptor
+		}
+		return nil, err
+	}
+	return &Server{fs: f, ps: ps, fd: fd, rootFd: rootFd, mountPoint: mountPoint, inNS: ns, log: log,
+		initReq: sess.InitReq, initOut: sess.InitOut, errc: make(chan error, 1)}, nil
+}
+
+// Detach quiesces and closes this process's descriptors of the connection
+// without unmounting: after a handover the successor holds the connection
+// and the mount stays live.
+func (s *Server) Detach(timeout time.Duration) error {
+	err := s.Quiesce(timeout)
+	if s.rootFd >= 0 {
+		unix.Close(s.rootFd) //nolint:errcheck // O_PATH descriptor
+		s.rootFd = -1
+	}
+	if cerr := unix.Close(s.fd); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("close /dev/fuse: %w", cerr))
+	}
+	return err
+}

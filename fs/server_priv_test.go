@@ -32,7 +32,7 @@ func TestPrivQuiesceResume(t *testing.T) {
 	}
 	mp := testenv.MountDir(t)
 	f := lxfs.New(lxfs.Options{Resolver: r, CFS: true, Swap: true, Log: logr.Discard()})
-	srv, err := lxfs.Mount(mp, f, logr.Discard())
+	srv, err := lxfs.Mount(mp, f, nil, logr.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

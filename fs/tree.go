@@ -234,3 +234,21 @@ func modeOf(t os.FileMode) uint32 {
 	}
 	return syscall.S_IFREG
 }
+
+// Files returns the paths, relative to the mount point, of the files
+// containers bind over their own: every /proc file and the CPU list files.
+// While the daemon is down a container runtime may create missing ones as
+// empty directories; the daemon removes those before mounting.
+func Files() []string {
+	var out []string
+	for _, n := range procFiles {
+		out = append(out, "proc/"+n)
+	}
+	for _, n := range pressureFiles {
+		out = append(out, "proc/pressure/"+n)
+	}
+	for _, n := range cpuListFiles {
+		out = append(out, "sys/devices/system/cpu/"+n)
+	}
+	return out
+}

@@ -381,3 +381,48 @@ func (s *Sampler) Len() int {
 	defer s.mu.Unlock()
 	return len(s.entries)
 }
+
+// Saved is one container's load average as handed to a successor process.
+type Saved struct {
+	Key       uint64 `json:"key"`
+	InitPid   int    `json:"initPid"`
+	InitStart uint64 `json:"initStart"`
+	Sample    Sample `json:"sample"`
+}
+
+// Export returns every registered container's latest sample.
+func (s *Sampler) Export() []Saved {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Saved, 0, len(s.entries))
+	for k, e := range s.entries {
+		out = append(out, Saved{Key: k, InitPid: e.c.InitPid, InitStart: e.c.InitStart, Sample: e.s})
+	}
+	return out
+}
+
+// Import registers a predecessor's containers with their averages, so
+// containers' load averages carry on across a handover instead of restarting
+// from zero. Each is resolved again by its init's pid; those whose init is
+// gone or is another process by now are dropped. It returns how many were
+// kept.
+func (s *Sampler) Import(saved []Saved) int {
+	now := time.Now()
+	n := 0
+	for _, sv := range saved {
+		if sv.InitPid <= 0 || sv.Key == 0 {
+			continue
+		}
+		c, err := s.r.Resolve(sv.InitPid)
+		if err != nil || c.Key != sv.Key || c.InitPid != sv.InitPid || c.InitStart != sv.InitStart {
+			continue
+		}
+		s.mu.Lock()
+		if _, ok := s.entries[c.Key]; !ok {
+			s.entries[c.Key] = &entry{c: c, s: sv.Sample, seen: now}
+			n++
+		}
+		s.mu.Unlock()
+	}
+	return n
+}

@@ -1,10 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // Copyright 2026 The k8s-lxcfs Authors.
 
-// Package mountmgr inspects and cleans the mount point k8s-lxcfs serves:
-// it tells a live filesystem from one whose server died ("Transport endpoint
-// is not connected") and detaches dead ones before a new mount. It reads mount
-// tables with moby/sys/mountinfo and never runs mount, umount or fusermount.
+// Package mountmgr prepares, inspects and cleans the mount point k8s-lxcfs
+// serves: it makes the mount point a shared mount so the filesystem propagates
+// to pods, tells a live filesystem from one whose server died ("Transport
+// endpoint is not connected") and detaches dead ones, removes what a down
+// daemon leaves behind (legacy /etc/mtab lines, directories a container
+// runtime created in place of missing bind sources), and counts which mount
+// namespaces bind the filesystem ([Census]).
+//
+// Every function that looks at "the current mount table" reads the calling
+// thread's ([mountns.OpenMountinfo]), so all of them work inside
+// [mountns.Do]. It parses mount tables with moby/sys/mountinfo and never runs
+// mount, umount or fusermount.
 package mountmgr
 
 import (
@@ -15,6 +23,8 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/k8s-lxcfs/k8s-lxcfs/mountmgr/mountns"
 )
 
 // State is what is mounted at a mount point.
@@ -37,11 +47,32 @@ func IsStale(err error) bool {
 	return errors.Is(err, unix.ENOTCONN) || errors.Is(err, unix.ECONNABORTED)
 }
 
-// Mounts returns the mounts exactly at mountPoint, bottom first.
+// Mounts returns the mounts exactly at mountPoint, bottom first, from the
+// calling thread's mount namespace (the joined one inside [mountns.Do]).
+// mountPoint is compared as written, so it must be absolute, clean and free
+// of symlinks, as the kernel reports mount points.
 func Mounts(mountPoint string) ([]*mountinfo.Info, error) {
-	ms, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(mountPoint))
+	// Not mountinfo.SingleEntryFilter: it stops at the first match, and
+	// mounts stack.
+	return threadMounts(func(m *mountinfo.Info) (skip, stop bool) { return m.Mountpoint != mountPoint, false })
+}
+
+// threadMounts reads the calling thread's mount table through filter (nil
+// keeps everything).
+//
+// It does not use mountinfo.GetMounts: that reads
+// /proc/thread-self/mountinfo, which is right for the thread, but does not
+// resolve inside [mountns.Do] when the joined namespace's /proc belongs to a
+// pid namespace the thread is not in.
+func threadMounts(filter mountinfo.FilterFunc) ([]*mountinfo.Info, error) {
+	f, err := mountns.OpenMountinfo()
 	if err != nil {
 		return nil, fmt.Errorf("read mount table: %w", err)
+	}
+	defer f.Close() //nolint:errcheck // read-only
+	ms, err := mountinfo.GetMountsFromReader(f, filter)
+	if err != nil {
+		return nil, fmt.Errorf("read mount table %s: %w", f.Name(), err)
 	}
 	return ms, nil
 }

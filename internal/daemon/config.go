@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/k8s-lxcfs/k8s-lxcfs/loadavg"
+	"github.com/k8s-lxcfs/k8s-lxcfs/upgrade"
 )
 
 // Config is everything `serve` needs.
@@ -32,6 +33,12 @@ type Config struct {
 	CacheTTL        time.Duration
 	Verbosity       int
 	PidFile         string
+	// HandoverSocket is where the serving daemon listens for a successor
+	// (and for status queries); "" disables handover.
+	HandoverSocket string
+	// HostMountNS is a mount namespace file (e.g. /proc/1/ns/mnt) to mount
+	// into, when the daemon runs in another one; "" mounts in our own.
+	HostMountNS string
 }
 
 // ErrHelp is returned when --help was asked for; usage has been printed.
@@ -45,6 +52,12 @@ MOUNTPOINT (lxcfs's layout, e.g. /var/lib/lxcfs). Each reader sees the limits
 and usage of the cgroup of the init of its pid namespace. Runs in the
 foreground; SIGTERM or SIGINT unmounts and exits 0. A dead filesystem left at
 MOUNTPOINT by a crashed server is detached first.
+
+Upgrades break nothing: a serve started while another one serves the same
+MOUNTPOINT (on the same -handover-socket) takes over its live FUSE connection;
+the old one exits 0 without unmounting, and containers' bind mounts keep
+working. In a pod, -host-mount-ns=/proc/1/ns/mnt mounts in the host's mount
+namespace.
 
 lxcfs command lines keep working: --enable-cfs, -l/--enable-loadavg,
 -u/--disable-swap, -f, -s, -d, -p PIDFILE and -o OPTS are accepted.
@@ -73,6 +86,8 @@ func ParseServe(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&cfg.CacheTTL, "cache-ttl", 100*time.Millisecond, "How long a container's rendered file is reused for its next opens; bounds the cost of tight polling loops. 0 renders every open.")
 	fs.IntVar(&cfg.Verbosity, "v", 0, "Log verbosity: 0 lifecycle, 2 state changes, 4 debug (every host fallback), 6 request tracing.")
 	fs.StringVar(&cfg.PidFile, "pidfile", "", "Write the daemon's pid to this file while it serves.")
+	fs.StringVar(&cfg.HandoverSocket, "handover-socket", upgrade.DefaultSocket, "Unix socket where the serving daemon hands its live FUSE connection to a successor started with the same socket, and answers `k8s-lxcfs status`; empty disables handover (a restart then breaks containers' mounts).")
+	fs.StringVar(&cfg.HostMountNS, "host-mount-ns", "", "Mount namespace to mount MOUNTPOINT in, e.g. /proc/1/ns/mnt for the host's when running in a pod (hostPID); empty uses the daemon's own. MOUNTPOINT is made a shared mount there so pods' HostToContainer volumes see each new mount.")
 
 	// lxcfs's spellings, so an existing lxcfs command line keeps working.
 	enable := func(dst *bool, v bool) func(string) error {
@@ -123,6 +138,12 @@ func (c *Config) Validate() error {
 	}
 	if c.CacheTTL < 0 || c.CacheTTL > 10*time.Second {
 		errs = append(errs, fmt.Errorf("-cache-ttl must be between 0 and 10s, got %s", c.CacheTTL))
+	}
+	if c.HandoverSocket != "" && (!filepath.IsAbs(c.HandoverSocket) || len(c.HandoverSocket) > 107) {
+		errs = append(errs, fmt.Errorf("-handover-socket must be an absolute path of at most 107 bytes, got %q", c.HandoverSocket))
+	}
+	if c.HostMountNS != "" && !filepath.IsAbs(c.HostMountNS) {
+		errs = append(errs, fmt.Errorf("-host-mount-ns must be an absolute path, got %q", c.HostMountNS))
 	}
 	if c.EntryTimeout < 0 {
 		errs = append(errs, fmt.Errorf("-entry-timeout must not be negative, got %s", c.EntryTimeout))

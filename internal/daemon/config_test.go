@@ -17,7 +17,7 @@ func TestParseServe(t *testing.T) {
 	defaults := Config{
 		MountPoint: "/var/lib/lxcfs", ProcRoot: "/proc", SysRoot: "/sys", CgroupRoot: "/sys/fs/cgroup",
 		CFS: true, Loadavg: true, LoadavgInterval: 5 * time.Second, Swap: true,
-		EntryTimeout: 10 * time.Second, CacheTTL: 100 * time.Millisecond,
+		EntryTimeout: 10 * time.Second, CacheTTL: 100 * time.Millisecond, HandoverSocket: "/run/k8s-lxcfs/handover.sock",
 	}
 	with := func(f func(*Config)) Config { c := defaults; f(&c); return c }
 	cases := []struct {
@@ -66,9 +66,9 @@ func TestParseServe(t *testing.T) {
 func TestValidateReportsEverything(t *testing.T) {
 	t.Parallel()
 	c := Config{MountPoint: "rel", ProcRoot: "/proc", SysRoot: "", CgroupRoot: "/sys/fs/cgroup",
-		LoadavgInterval: time.Millisecond, CacheTTL: -1}
+		LoadavgInterval: time.Millisecond, CacheTTL: -1, HandoverSocket: "/run/" + strings.Repeat("x", 120), HostMountNS: "proc/1/ns/mnt"}
 	err := c.Validate()
-	for _, want := range []string{"MOUNTPOINT", "-sys-root", "-loadavg-interval", "-cache-ttl"} {
+	for _, want := range []string{"MOUNTPOINT", "-sys-root", "-loadavg-interval", "-cache-ttl", "-handover-socket", "-host-mount-ns"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want a complaint about %s", err, want)
 		}
@@ -87,6 +87,9 @@ func TestMainCommand(t *testing.T) {
 		{name: "help", args: []string{"--help"}, code: 0, inStdout: "serve MOUNTPOINT"},
 		{name: "serve help", args: []string{"serve", "--help"}, code: 0, inStderr: "-enable-cfs"},
 		{name: "version", args: []string{"version"}, code: 0, inStdout: "dev"},
+		{name: "status help", args: []string{"status", "--help"}, code: 0, inStderr: "stale"},
+		{name: "status bad output", args: []string{"status", "-o", "yaml"}, code: 2, inStderr: "-o must be text or json"},
+		{name: "status relative", args: []string{"status", "var/lib/lxcfs"}, code: 2, inStderr: "absolute"},
 		{name: "nothing", args: nil, code: 2, inStderr: "Usage"},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, inStderr: `unknown command "frobnicate"`},
 		{name: "bad serve flags", args: []string{"serve", "-loadavg-interval=1ns", "/x"}, code: 2, inStderr: "-loadavg-interval"},
