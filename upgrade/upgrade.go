@@ -232,6 +232,7 @@ func (l *Listener) handle(c *conn, p Predecessor) (bool, error) {
 		log.Info("Resumed serving after a failed handover", "err", err.Error(), "paused", time.Since(start).String())
 		return false, err
 	}
+	pause("stopped")
 	if err := c.send(time.Now().Add(timeouts.adopt), opState, state, fds...); err != nil {
 		return resume(err)
 	}
@@ -244,6 +245,7 @@ func (l *Listener) handle(c *conn, p Predecessor) (bool, error) {
 	}
 	// Committed: even if release is lost, the successor serves once it sees
 	// us gone.
+	pause("adopted")
 	if err := c.send(time.Now().Add(timeouts.release), opRelease, nil); err != nil {
 		log.Error(err, "Could not send release; the successor serves once this process exits")
 	}
@@ -286,7 +288,9 @@ func Adopt(ctx context.Context, sock string, hello Hello, check func(Offer) erro
 		h.pidfd = fd
 	}
 	gone := func(err error) error {
-		if h.predecessorGone() {
+		// A dying process closes its sockets before its pidfd turns
+		// readable: give it a moment.
+		if h.predecessorGone(2 * time.Second) {
 			return fmt.Errorf("%w: predecessor pid %d died during the handover: %w", ErrNoPredecessor, h.predPid, err)
 		}
 		return err
@@ -329,6 +333,7 @@ func Adopt(ctx context.Context, sock string, hello Hello, check func(Offer) erro
 	}
 	h.State = m.Body
 	ok = true
+	pause("received")
 	return h, nil
 }
 
@@ -340,7 +345,7 @@ func Adopt(ctx context.Context, sock string, hello Hello, check func(Offer) erro
 func (h *Handoff) Commit(ctx context.Context) error {
 	defer h.closeConn()
 	if err := h.c.send(deadline(ctx, timeouts.adopt), opAdopted, nil); err != nil {
-		if h.predecessorGone() {
+		if h.predecessorGone(2 * time.Second) {
 			return nil
 		}
 		return fmt.Errorf("%w: %w", ErrPredecessorResumed, err)
@@ -352,11 +357,8 @@ func (h *Handoff) Commit(ctx context.Context) error {
 	// No release: serve only if the predecessor is gone. A live one either
 	// resumed or is about to exit after a lost release; wait a moment for
 	// the latter.
-	for range 20 {
-		if h.predecessorGone() {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
+	if h.predecessorGone(2 * time.Second) {
+		return nil
 	}
 	if err == nil {
 		err = &PeerError{Op: m.Op, Msg: m.Error}
@@ -373,13 +375,21 @@ func (h *Handoff) Abort(reason error) {
 // PredecessorPid is the predecessor's pid, as the socket reported it.
 func (h *Handoff) PredecessorPid() int { return h.predPid }
 
-func (h *Handoff) predecessorGone() bool {
+// predecessorGone waits up to wait for the predecessor to exit and reports
+// whether it did.
+func (h *Handoff) predecessorGone(wait time.Duration) bool {
 	if h.pidfd < 0 {
 		return false // can't tell: assume alive, never serve twice
 	}
-	pfd := []unix.PollFd{{Fd: int32(h.pidfd), Events: unix.POLLIN}}
-	n, err := unix.Poll(pfd, 0)
-	return err == nil && n > 0
+	deadline := time.Now().Add(wait)
+	for {
+		pfd := []unix.PollFd{{Fd: int32(h.pidfd), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd, int(max(0, time.Until(deadline).Milliseconds())))
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n > 0
+	}
 }
 
 func (h *Handoff) closeConn() {

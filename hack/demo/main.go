@@ -48,7 +48,7 @@ func run(ctx context.Context, bin string) (err error) {
 	defer os.RemoveAll(dir)
 	mp := filepath.Join(dir, "lxcfs")
 
-	daemon := exec.Command(bin, "serve", mp)
+	daemon := exec.Command(bin, "serve", "-handover-socket="+mp+".sock", mp)
 	logf, err := os.Create(filepath.Join(dir, "daemon.log"))
 	if err != nil {
 		return err

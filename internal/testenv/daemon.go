@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -104,9 +105,39 @@ func (s *syncBuffer) String() string {
 // printed if the test failed.
 func StartDaemon(t testing.TB, mountPoint string, args ...string) *Daemon {
 	t.Helper()
-	bin := Binary(t)
+	return StartDaemonWith(t, DaemonOptions{}, mountPoint, args...)
+}
+
+// DaemonOptions vary how StartDaemonWith starts a daemon.
+type DaemonOptions struct {
+	Binary string   // default: Binary(t)
+	Env    []string // added to the test's environment
+	// Prefix runs the daemon through a command, e.g. nsenter into a mount
+	// namespace.
+	Prefix []string
+	// NoWait returns once started, without waiting for the mount to answer
+	// (a successor taking over a live mount, say).
+	NoWait bool
+}
+
+// StartDaemonWith is StartDaemon with options.
+func StartDaemonWith(t testing.TB, o DaemonOptions, mountPoint string, args ...string) *Daemon {
+	t.Helper()
+	bin := o.Binary
+	if bin == "" {
+		bin = Binary(t)
+	}
 	d := &Daemon{MountPoint: mountPoint, log: &syncBuffer{}, done: make(chan struct{})}
-	d.Cmd = exec.Command(bin, append(append([]string{"serve"}, args...), mountPoint)...)
+	argv := []string{"serve"}
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(strings.TrimLeft(a, "-"), "handover-socket") }) {
+		// Never the node's default socket: tests must not hand over to, or
+		// take over from, anything but their own daemons.
+		argv = append(argv, "-handover-socket="+mountPoint+".sock")
+	}
+	argv = append(append([]string{bin}, append(argv, args...)...), mountPoint)
+	argv = append(append([]string{}, o.Prefix...), argv...)
+	d.Cmd = exec.Command(argv[0], argv[1:]...)
+	d.Cmd.Env = append(os.Environ(), o.Env...)
 	d.Cmd.Stdout, d.Cmd.Stderr = d.log, d.log
 	d.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	reaped, err := proc.StartLocked(d.Cmd)
@@ -120,11 +151,37 @@ func StartDaemon(t testing.TB, mountPoint string, args ...string) *Daemon {
 			t.Logf("daemon log (%s):\n%s", mountPoint, d.Log())
 		}
 	})
+	if o.NoWait {
+		return d
+	}
 	if err := WaitLive(mountPoint, 10*time.Second, d.done); err != nil {
 		t.Fatalf("daemon on %s: %v\n%s", mountPoint, err, d.Log())
 	}
 	return d
 }
+
+// WaitLog waits until the daemon's log contains s, or timeout passes or the
+// daemon exits.
+func (d *Daemon) WaitLog(s string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(d.Log(), s) {
+			return nil
+		}
+		select {
+		case <-d.done:
+			if strings.Contains(d.Log(), s) {
+				return nil
+			}
+			return fmt.Errorf("daemon exited (%v) before logging %q", d.waitErr, s)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("daemon did not log %q within %s", s, timeout)
+}
+
+// ExitErr is the daemon's exit status once Done is closed.
+func (d *Daemon) ExitErr() error { return d.waitErr }
 
 // Log returns what the daemon printed so far.
 func (d *Daemon) Log() string { return d.log.String() }
@@ -179,7 +236,7 @@ func WaitLive(mountPoint string, timeout time.Duration, abort <-chan struct{}) e
 }
 
 func probe(mountPoint string) error {
-	ms, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(mountPoint))
+	ms, err := mountinfo.GetMounts(at(mountPoint))
 	if err != nil {
 		return err
 	}
@@ -190,10 +247,17 @@ func probe(mountPoint string) error {
 	return err
 }
 
-// MountsAt returns the mounts exactly at mountPoint.
+// at keeps every mount at mountPoint (mountinfo.SingleEntryFilter stops at
+// the first, and mounts stack: the daemon's FUSE mount sits on a shared bind
+// of the directory).
+func at(mountPoint string) mountinfo.FilterFunc {
+	return func(m *mountinfo.Info) (skip, stop bool) { return m.Mountpoint != mountPoint, false }
+}
+
+// MountsAt returns the mounts exactly at mountPoint, bottom first.
 func MountsAt(t testing.TB, mountPoint string) []*mountinfo.Info {
 	t.Helper()
-	ms, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(mountPoint))
+	ms, err := mountinfo.GetMounts(at(mountPoint))
 	if err != nil {
 		t.Fatal(err)
 	}
