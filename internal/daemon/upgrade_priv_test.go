@@ -361,3 +361,33 @@ func TestPrivBidirectional(t *testing.T) {
 		t.Errorf("host namespace still has the FUSE mount after SIGTERM")
 	}
 }
+
+// TestPrivCleansRuntimeDirs: while no daemon served, a container runtime
+// created missing bind sources as empty directories ("not a directory" for
+// every later bind of the file). serve removes them before mounting, and
+// leaves anything else alone.
+func TestPrivCleansRuntimeDirs(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	mp := testenv.MountDir(t)
+	for _, d := range []string{"proc/meminfo", "proc/cpuinfo", "sys/devices/system/cpu/online", "proc/keep/me"} {
+		if err := os.MkdirAll(filepath.Join(mp, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := testenv.StartDaemon(t, mp)
+	if !strings.Contains(d.Log(), "Removed directories a container runtime created") {
+		t.Errorf("no report of the removed directories:\n%s", d.Log())
+	}
+	readMeminfo(t, mp)
+	if err := d.Stop(t); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	for _, gone := range []string{"proc/meminfo", "proc/cpuinfo", "sys"} {
+		if _, err := os.Lstat(filepath.Join(mp, gone)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still exists under the mount point: %v", gone, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(mp, "proc/keep/me")); err != nil {
+		t.Errorf("a directory that is not one of our files was removed: %v", err)
+	}
+}
