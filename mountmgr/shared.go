@@ -7,35 +7,32 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/moby/sys/mountinfo"
 
 	"golang.org/x/sys/unix"
 )
 
-// MakeShared makes dir a shared mount (mount_namespaces(7)) with a peer
-// group of its own, so that what is later mounted on it, the FUSE
-// filesystem, propagates to the copies of dir and only to them: the peers
-// (a daemon pod's Bidirectional volume made from dir) and slaves (pods'
-// HostToContainer volumes) that the mount at dir has.
+// MakeShared makes sure that what is later mounted on dir, the FUSE
+// filesystem, propagates (mount_namespaces(7)): to pods whose HostToContainer
+// volumes are slaves of it, and back from a daemon pod's Bidirectional volume.
 //
-// dir must be absolute. It creates dir (mode 0755) if missing. If dir is not
-// a mount point of its own, it bind-mounts dir onto itself (MS_BIND|MS_REC,
-// so mounts already below dir stay visible through the bind instead of being
-// covered), makes that bind private and then shared. The detour through
-// private matters: a bind of a directory on a shared mount joins the peer
-// group of that very mount, so a later mount on dir would propagate back into
-// the parent mount, where the kernel tucks the copy under our bind (a hidden
-// second FUSE mount at dir that outlives the visible one), and into every
-// namespace that shares the parent. If dir is already a mount point, only
-// MS_SHARED is set, which keeps a peer group it already belongs to. Neither
-// step is recursive: only the mount at dir has to be shared for mounts on it
-// to propagate, the kernel makes a mount attached under a shared mount shared
-// itself, and mounts others placed below dir keep their propagation. Calling
-// it again changes nothing.
+// dir must be absolute; it is created (mode 0755) if missing.
+//   - If dir is a mount point, that mount is made shared.
+//   - If it is not and the mount containing it is shared (a systemd host's
+//     /), nothing is done: a mount at dir propagates to that mount's peers and
+//     slaves, which include copies made before we mounted; a bind of our own
+//     would take dir out of that group and orphan them.
+//   - Otherwise dir is bind-mounted onto itself (MS_BIND|MS_REC, so mounts
+//     below dir stay visible), made private, then shared: a peer group of its
+//     own. The detour through private matters where a bind joins its parent's
+//     group: a mount on dir would propagate back into the parent mount, where
+//     the kernel tucks a hidden second copy under the bind.
 //
-// It acts on the topmost mount at dir, in the calling thread's namespace (the
-// joined one inside [mountns.Do]). Call it before mounting the filesystem on
-// dir and after [CleanStale]: a dead FUSE mount on dir fails every access
-// with ENOTCONN, and a live one would be the mount made shared.
+// Calling it again changes nothing. It acts on the calling thread's mount
+// namespace (the joined one inside [mountns.Do]). Call it before mounting
+// the filesystem on dir and after [CleanStale].
 func MakeShared(dir string) error {
 	if !filepath.IsAbs(dir) {
 		return fmt.Errorf("mountmgr: make %q shared: not an absolute path", dir)
@@ -53,6 +50,17 @@ func MakeShared(dir string) error {
 		return err
 	}
 	if len(ms) == 0 {
+		// Under a shared parent (a systemd host's /), a mount at dir already
+		// propagates to the parent's peers and slaves: pods that bound dir
+		// or a parent with HostToContainer before we mounted. A bind of our
+		// own would take dir out of that group and orphan their copies.
+		parent, err := containingMount(real)
+		if err != nil {
+			return err
+		}
+		if parent != nil && isShared(parent.Optional) {
+			return nil
+		}
 		if err := unix.Mount(real, real, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("bind %s on itself: %w", real, err)
 		}
@@ -65,4 +73,34 @@ func MakeShared(dir string) error {
 		return fmt.Errorf("make %s shared: %w", real, err)
 	}
 	return nil
+}
+
+// containingMount returns the topmost mount whose mount point contains
+// path (path itself not being a mount point), or nil.
+func containingMount(path string) (*mountinfo.Info, error) {
+	ms, err := threadMounts(nil)
+	if err != nil {
+		return nil, err
+	}
+	var best *mountinfo.Info
+	for _, m := range ms {
+		if m.Mountpoint != "/" && path != m.Mountpoint && !strings.HasPrefix(path, m.Mountpoint+"/") {
+			continue
+		}
+		// Later entries of the same or a longer mount point are on top.
+		if best == nil || len(m.Mountpoint) >= len(best.Mountpoint) {
+			best = m
+		}
+	}
+	return best, nil
+}
+
+// isShared reports whether a mountinfo optional-fields string says shared.
+func isShared(optional string) bool {
+	for _, f := range strings.Fields(optional) {
+		if strings.HasPrefix(f, "shared:") {
+			return true
+		}
+	}
+	return false
 }
