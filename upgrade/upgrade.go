@@ -137,7 +137,14 @@ func Listen(path string, log logr.Logger) (*Listener, error) {
 	return &Listener{l: l, path: path, ino: st.Ino, log: log}, nil
 }
 
+// Handed stops listening after a handover without touching the socket
+// path: the successor renames its own socket over it. Removing it, even
+// after checking that it is still ours, races with that rename and could
+// delete the successor's socket.
+func (l *Listener) Handed() error { return l.l.Close() }
+
 // Close stops listening and removes the socket file if it is still ours.
+// Use it when stopping for good, not after a handover (see Handed).
 func (l *Listener) Close() error {
 	var st unix.Stat_t
 	if err := unix.Stat(l.path, &st); err == nil && st.Ino == l.ino {

@@ -139,7 +139,7 @@ func Run(ctx context.Context, cfg Config) error {
 	serveErr := g.Wait()
 	if errors.Is(serveErr, errHandedOver) {
 		// The successor serves the connection; ours are only copies.
-		l.Close() //nolint:errcheck // the path is the successor's by now
+		l.Handed() //nolint:errcheck // the path is, or is about to be, the successor's
 		if err := d.srv.Detach(time.Second); err != nil {
 			log.Error(err, "Could not close our copy of the FUSE connection")
 		}
