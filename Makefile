@@ -64,3 +64,8 @@ test-v2: deps ## L1 on real cgroup v2 (and v1) kernels: the privileged suite ins
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o _output/vm/bin/k8s-lxcfs ./cmd/k8s-lxcfs
 	CGO_ENABLED=0 $(GO) test -c -o _output/vm/tests/ $(addprefix ./,$(PRIV_PKGS))
 	hack/vm/run.sh $${VM_MODES:-v2 v1}
+
+.PHONY: bench-upgrade
+bench-upgrade: deps build ## 50 live handovers between bin/k8s-lxcfs and bin/k8s-lxcfs-next under 8 readers: failed reads, stalls, predecessor exits
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X $(MODULE)/internal/version.Version=$(VERSION)-next' -o bin/k8s-lxcfs-next ./cmd/k8s-lxcfs
+	$(GO) run ./hack/bench -upgrade -bin bin/k8s-lxcfs -bin2 bin/k8s-lxcfs-next $(BENCH_UPGRADE_FLAGS)

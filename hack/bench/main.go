@@ -34,6 +34,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/k8s-lxcfs/k8s-lxcfs/internal/sandbox"
+	"github.com/k8s-lxcfs/k8s-lxcfs/internal/stress"
 )
 
 func main() {
@@ -42,6 +43,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == floorCmd {
 		os.Exit(floorMain(os.Args[2:], os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == stress.ReaderCmd {
+		os.Exit(stress.ReaderMain(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	// Signals stay caught for the whole run, cleanup included: a second ^C
 	// must not leave cgroups and mounts behind. SIGKILL still works; then the
@@ -55,6 +59,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
+	}
+	run := run
+	if cfg.upgrade.on {
+		run = runUpgrade
 	}
 	code, err := run(ctx, cfg, os.Stdout, os.Stderr)
 	if err != nil {
@@ -82,6 +90,7 @@ type config struct {
 	idle        time.Duration
 	workers     int
 	strict      bool
+	upgrade     upgradeConfig
 }
 
 const usage = `Usage: bench [flags]
@@ -91,7 +100,9 @@ processes in a 256 MiB / 1.5 CPU cgroup with their own pid and mount
 namespaces. Needs root; run ` + "`make bench`" + ` (builds bin/k8s-lxcfs first).
 
 Modes: the default is the matrix (targets x -files x -readers). -scale and
--loadavg-cost replace it with the many-containers experiments.
+-loadavg-cost replace it with the many-containers experiments. -upgrade
+replaces it with live handovers between -bin and -bin2 under -readers
+readers (default 8; see README.md).
 
 Flags:
 `
@@ -119,8 +130,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.idle, "idle", 20*time.Second, "How long -loadavg-cost watches the idle daemons (the loadavg sampler runs every 5s).")
 	fs.IntVar(&cfg.workers, "workers", 2*runtime.NumCPU()+2, "Containers created or stopped in parallel for -scale and -loadavg-cost.")
 	fs.BoolVar(&cfg.strict, "strict", false, "Exit 3 when the verdict fails (the default exits 0 whenever the benchmark itself ran).")
+	addUpgradeFlags(fs, &cfg.upgrade)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	readersSet := false
+	fs.Visit(func(f *flag.Flag) { readersSet = readersSet || f.Name == "readers" })
+	if cfg.upgrade.on && !readersSet {
+		*readers = strconv.Itoa(defaultUpgradeReaders)
 	}
 	if fs.NArg() != 0 {
 		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -161,6 +178,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if cfg.workers < 1 || cfg.scaleReader < 1 || cfg.rounds < 1 {
 		errs = append(errs, errors.New("-workers, -scale-readers and -rounds must be at least 1"))
+	}
+	if cfg.upgrade.on {
+		errs = append(errs, cfg.upgrade.validate(cfg.readers)...)
 	}
 	return cfg, errors.Join(errs...)
 }
@@ -293,9 +313,11 @@ func startDaemons(ctx context.Context, cl *cleanups, bin, exe string, cfg config
 		argv       func(mnt string) []string
 	}{
 		{&ds.ours, nameOurs, "ours", 0, func(mnt string) []string {
-			return []string{bin, "serve", "-cache-ttl=" + cfg.cacheTTL.String(), mnt}
+			return []string{bin, "serve", "-handover-socket=" + mnt + ".sock", "-cache-ttl=" + cfg.cacheTTL.String(), mnt}
 		}},
-		{&ds.ours0, nameOurs0, "ours-ttl0", 0, func(mnt string) []string { return []string{bin, "serve", "-cache-ttl=0", mnt} }},
+		{&ds.ours0, nameOurs0, "ours-ttl0", 0, func(mnt string) []string {
+			return []string{bin, "serve", "-handover-socket=" + mnt + ".sock", "-cache-ttl=0", mnt}
+		}},
 		{&ds.lxcfs, nameLXCFS, "lxcfs", 1, func(mnt string) []string {
 			return []string{cfg.lxcfs, "-f", "--enable-cfs", "-l", "-p", filepath.Join(tmp, "lxcfs.pid"), mnt}
 		}},

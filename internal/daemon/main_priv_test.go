@@ -11,16 +11,22 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/k8s-lxcfs/k8s-lxcfs/internal/stress"
 )
 
 // helperEnv makes the test binary a helper process instead of running
 // tests: "alloc:MiB" allocates and touches that much memory, says so on
 // stdout, and sleeps until killed. Containers run it to put their cgroup
-// under memory pressure.
+// under memory pressure. stress.ReaderCmd runs a reader of the handover
+// test (stress.ReaderMain with the remaining arguments).
 const helperEnv = "K8S_LXCFS_TEST_HELPER"
 
 func TestMain(m *testing.M) {
 	if h := os.Getenv(helperEnv); h != "" {
+		if h == stress.ReaderCmd { // a reader of TestPrivHandoverUnderLoad
+			os.Exit(stress.ReaderMain(os.Args[1:], os.Stdout, os.Stderr))
+		}
 		os.Exit(helper(h))
 	}
 	os.Exit(m.Run())
