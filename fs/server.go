@@ -295,12 +295,16 @@ func (s *Server) Quiesce(timeout time.Duration) error {
 	defer poke.Stop()
 	for {
 		if s.rootFd >= 0 {
-			// Each lookup wakes one blocked worker; one that finds none
-			// stays queued and is answered by whoever serves next.
-			go func() {
-				var st unix.Stat_t
-				_ = unix.Fstatat(s.rootFd, wakeName, &st, unix.AT_SYMLINK_NOFOLLOW)
-			}()
+			// Each lookup wakes one blocked worker, so send one per worker
+			// still running, at once: a worker busy with a request exits
+			// after it without one, and a lookup that finds no worker stays
+			// queued and is answered by whoever serves next.
+			for range s.active.Load() {
+				go func() {
+					var st unix.Stat_t
+					_ = unix.Fstatat(s.rootFd, wakeName, &st, unix.AT_SYMLINK_NOFOLLOW)
+				}()
+			}
 		} // else: no way to poke; wait for ENODEV or the deadline
 		select {
 		case <-done:

@@ -109,11 +109,13 @@ func Listen(path string, log logr.Logger) (*Listener, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("upgrade: create socket directory: %w", err)
 	}
-	tmp := path + ".new" + strconv.Itoa(os.Getpid())
-	if len(tmp) >= 108 {
-		tmp = filepath.Join(dir, ".h"+strconv.Itoa(os.Getpid()))
+	tmp, err := tempName(path)
+	if err != nil {
+		return nil, err
 	}
-	_ = os.Remove(tmp)
+	if fi, err := os.Lstat(tmp); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		_ = os.Remove(tmp) // a socket of ours left by a crash
+	}
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("upgrade: listen on %s: %w", tmp, err)
@@ -142,6 +144,38 @@ func Listen(path string, log logr.Logger) (*Listener, error) {
 // after checking that it is still ours, races with that rename and could
 // delete the successor's socket.
 func (l *Listener) Handed() error { return l.l.Close() }
+
+// tempName returns where to bind before renaming onto path: in the same
+// directory (rename is atomic only within a filesystem), and no longer
+// than path, which fits a socket address.
+func tempName(path string) (string, error) {
+	dir, base := filepath.Split(path)
+	tmp := path + ".new" + strconv.Itoa(os.Getpid())
+	if len(tmp) < 108 {
+		return tmp, nil
+	}
+	if len(base) == 1 {
+		for _, c := range []string{"_", "-", "~"} {
+			if c == base {
+				continue
+			}
+			if _, err := os.Lstat(dir + c); errors.Is(err, os.ErrNotExist) {
+				return dir + c, nil
+			}
+		}
+		return "", fmt.Errorf("upgrade: socket path %q: no free one-byte temporary name next to it", path)
+	}
+	// "." plus as many digits of the pid (base 36) and time as fit.
+	id := strconv.FormatInt(int64(os.Getpid()), 36) + strconv.FormatInt(time.Now().UnixNano(), 36)
+	name := "." + id
+	if len(name) > len(base) {
+		name = name[:len(base)]
+	}
+	if name == base {
+		name = "_" + name[1:]
+	}
+	return dir + name, nil
+}
 
 // Close stops listening and removes the socket file if it is still ours.
 // Use it when stopping for good, not after a handover (see Handed).
@@ -297,7 +331,7 @@ func Adopt(ctx context.Context, sock string, hello Hello, check func(Offer) erro
 	gone := func(err error) error {
 		// A dying process closes its sockets before its pidfd turns
 		// readable: give it a moment.
-		if h.predecessorGone(2 * time.Second) {
+		if h.predecessorGone(waitGone(ctx)) {
 			return fmt.Errorf("%w: predecessor pid %d died during the handover: %w", ErrNoPredecessor, h.predPid, err)
 		}
 		return err
@@ -352,7 +386,7 @@ func Adopt(ctx context.Context, sock string, hello Hello, check func(Offer) erro
 func (h *Handoff) Commit(ctx context.Context) error {
 	defer h.closeConn()
 	if err := h.c.send(deadline(ctx, timeouts.adopt), opAdopted, nil); err != nil {
-		if h.predecessorGone(2 * time.Second) {
+		if h.predecessorGone(waitGone(ctx)) {
 			return nil
 		}
 		return fmt.Errorf("%w: %w", ErrPredecessorResumed, err)
@@ -364,7 +398,11 @@ func (h *Handoff) Commit(ctx context.Context) error {
 	// No release: serve only if the predecessor is gone. A live one either
 	// resumed or is about to exit after a lost release; wait a moment for
 	// the latter.
-	if h.predecessorGone(2 * time.Second) {
+	wait := waitGone(ctx)
+	if err == nil && m.Op == opResumed {
+		wait = 0 // it said so
+	}
+	if h.predecessorGone(wait) {
 		return nil
 	}
 	if err == nil {
@@ -441,7 +479,17 @@ func Query(ctx context.Context, sock string, v any) error {
 	if err != nil {
 		return err
 	}
+	if m.Op == opStatus && len(m.Body) == 0 {
+		return nil // a daemon with nothing to say: v keeps its zero value
+	}
 	return decode(m, opStatus, v)
+}
+
+// waitGone is how long to wait for a predecessor that stopped talking to
+// turn out dead: a dying process closes its sockets a moment before its
+// pidfd turns readable. Bounded by ctx's deadline.
+func waitGone(ctx context.Context) time.Duration {
+	return max(0, time.Until(deadline(ctx, 2*time.Second)))
 }
 
 func deadline(ctx context.Context, d time.Duration) time.Time {

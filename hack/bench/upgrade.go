@@ -38,6 +38,7 @@ type upgradeConfig struct {
 	pause       time.Duration
 	readGap     time.Duration
 	stepTimeout time.Duration
+	readerCpus  string
 	keep        bool
 	socket      string
 }
@@ -49,6 +50,7 @@ func addUpgradeFlags(fs *flag.FlagSet, c *upgradeConfig) {
 	fs.IntVar(&c.cgroups, "cgroups", 4, "-upgrade: cgroups the reader containers are spread over (256 MiB, 384 MiB, ... memory limits).")
 	fs.DurationVar(&c.warmup, "warmup", 500*time.Millisecond, "-upgrade: how long the readers read before the first handover (the whole run with -handovers 0).")
 	fs.DurationVar(&c.pause, "pause", 200*time.Millisecond, "-upgrade: pause between a successor seen serving and the next handover.")
+	fs.StringVar(&c.readerCpus, "reader-cpus", "", "-upgrade: pin the readers' cgroups to these CPUs, e.g. 0 to leave the daemons the other CPU as a node with reserved system CPUs does (\"\": anywhere, all CPUs saturated).")
 	fs.DurationVar(&c.readGap, "read-gap", 0, "-upgrade: pause between a reader's reads (0: tight loops, the hardest case).")
 	fs.StringVar(&c.socket, "socket", "", "-upgrade: the handover socket (default: in the scratch directory); must be shorter than 108 bytes.")
 	fs.BoolVar(&c.keep, "keep", false, "-upgrade: keep the scratch directory (daemon logs, per-read records reader-NN.rec) for analysis; nothing stays mounted there.")
@@ -135,7 +137,7 @@ func runUpgrade(ctx context.Context, cfg config, stdout, stderr io.Writer) (code
 
 	rep := &upgradeReport{Started: time.Now().UTC(), Host: hostInfo(), Config: map[string]any{
 		"bin": bins[0], "bin2": bins[1], "handovers": u.handovers, "readers": cfg.readers[0], "cgroups": u.cgroups,
-		"warmup": u.warmup.String(), "pause": u.pause.String(), "readGap": u.readGap.String(), "cacheTTL": cfg.cacheTTL.String(),
+		"warmup": u.warmup.String(), "pause": u.pause.String(), "readGap": u.readGap.String(), "readerCpus": u.readerCpus, "cacheTTL": cfg.cacheTTL.String(),
 	}}
 	fmt.Fprintf(stdout, "k8s-lxcfs upgrade benchmark, %s\n", rep.Started.Format(time.RFC3339))
 	fmt.Fprintf(stdout, "host: kernel %s, %d CPUs, loadavg at start %s\n", rep.Host.Kernel, rep.Host.CPUs, rep.Host.Loadavg)
@@ -144,18 +146,19 @@ func runUpgrade(ctx context.Context, cfg config, stdout, stderr io.Writer) (code
 	}
 
 	res, runErr := stress.RunUpgrade(ctx, stress.UpgradeConfig{
-		Bins:        bins,
-		Handovers:   u.handovers,
-		Readers:     cfg.readers[0],
-		Cgroups:     u.cgroups,
-		Dir:         tmp,
-		Socket:      u.socket,
-		ReaderArgv:  []string{exe, stress.ReaderCmd},
-		DaemonArgs:  []string{"-cache-ttl=" + cfg.cacheTTL.String()},
-		Warmup:      u.warmup,
-		Pause:       u.pause,
-		StepTimeout: u.stepTimeout,
-		ReadGap:     u.readGap,
+		Bins:         bins,
+		Handovers:    u.handovers,
+		Readers:      cfg.readers[0],
+		Cgroups:      u.cgroups,
+		Dir:          tmp,
+		Socket:       u.socket,
+		ReaderArgv:   []string{exe, stress.ReaderCmd},
+		DaemonArgs:   []string{"-cache-ttl=" + cfg.cacheTTL.String()},
+		Warmup:       u.warmup,
+		Pause:        u.pause,
+		StepTimeout:  u.stepTimeout,
+		ReadGap:      u.readGap,
+		ReaderCpuset: u.readerCpus,
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(stderr, "bench: "+format+"\n", args...)
 		},
@@ -245,6 +248,7 @@ func printUpgrade(w io.Writer, res *stress.UpgradeResult, handovers int, v *verd
 	fmt.Fprintf(w, "%-34s %s  (%d reads)\n", "read latency, during handovers", lat(res.During), res.During.N)
 	fmt.Fprintf(w, "%-34s %s  (%d reads)\n", "read latency, outside handovers", lat(res.Outside), res.Outside.N)
 	fmt.Fprintf(w, "%-34s %s\n", "stall per handover (longest read)", lat(res.Stall))
+	fmt.Fprintf(w, "%-34s %s\n", "longest read across the pause", lat(res.PauseStall))
 	fmt.Fprintf(w, "%-34s %s\n", "pause logged by predecessor", lat(res.Paused))
 	fmt.Fprintf(w, "%-34s %s\n", "predecessor exit after successor", lat(res.PredecessorExit))
 	fmt.Fprintf(w, "%-34s %s\n", "successor serving (status)", lat(res.SuccessorLive))

@@ -183,6 +183,7 @@ func logUpgrade(t *testing.T, res *stress.UpgradeResult) {
 	t.Logf("read latency during handover: p50 %s  p99 %s  max %s (%d reads)", ms(res.During.P50), ms(res.During.P99), ms(res.During.Max), res.During.N)
 	t.Logf("read latency outside:         p50 %s  p99 %s  max %s (%d reads)", ms(res.Outside.P50), ms(res.Outside.P99), ms(res.Outside.Max), res.Outside.N)
 	t.Logf("stall per handover:           p50 %s  p99 %s  max %s (target max ≤ %s)", ms(res.Stall.P50), ms(res.Stall.P99), ms(res.Stall.Max), stallTarget)
+	t.Logf("longest read across the pause: p50 %s  p99 %s  max %s", ms(res.PauseStall.P50), ms(res.PauseStall.P99), ms(res.PauseStall.Max))
 	t.Logf("pause logged by predecessor:  p50 %s  p99 %s  max %s", ms(res.Paused.P50), ms(res.Paused.P99), ms(res.Paused.Max))
 	t.Logf("predecessor exit:             p50 %s  max %s (limit %s)", ms(res.PredecessorExit.P50), ms(res.PredecessorExit.Max), maxPredecessorExit)
 	t.Logf("successor serving:            p50 %s  max %s", ms(res.SuccessorLive.P50), ms(res.SuccessorLive.Max))

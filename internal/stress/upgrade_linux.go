@@ -74,6 +74,10 @@ type UpgradeConfig struct {
 	StepTimeout time.Duration
 	// ReadGap is a pause between a reader's reads (default 0: tight loops).
 	ReadGap time.Duration
+	// ReaderCpuset pins the readers' cgroups to these CPUs ("" runs them
+	// anywhere). "0" on a 2-CPU machine leaves the daemons a CPU of their
+	// own, as a node that reserves CPUs for system daemons does.
+	ReaderCpuset string
 	// CgroupPrefix names the cgroups: PREFIX-PID-i below the sandbox parent
 	// (default "stress").
 	CgroupPrefix string
@@ -154,7 +158,12 @@ type UpgradeResult struct {
 	Outside Latency `json:"outside"`
 	// Stall, Paused, PredecessorExit and SuccessorLive are distributions
 	// over the handovers.
-	Stall           Latency `json:"stall"`
+	Stall Latency `json:"stall"`
+	// PauseStall is the longest read overlapping the pause itself (from the
+	// predecessor stopping its reads to the successor serving, as the two
+	// logged it): what the handover costs a reader, without the
+	// successor's start-up and the predecessor's exit around it.
+	PauseStall      Latency `json:"pauseStall"`
 	Paused          Latency `json:"paused"`
 	PredecessorExit Latency `json:"predecessorExit"`
 	SuccessorLive   Latency `json:"successorLive"`
@@ -341,7 +350,7 @@ func (r *run) run(ctx context.Context) error {
 	wantKB := make([]uint64, cfg.Cgroups)
 	for i := range cfg.Cgroups {
 		lim := int64(256+128*i) << 20
-		cg, err := sandbox.NewCgroup(fmt.Sprintf("%s-%d-%d", cfg.CgroupPrefix, os.Getpid(), i), sandbox.Limits{MemoryBytes: lim})
+		cg, err := sandbox.NewCgroup(fmt.Sprintf("%s-%d-%d", cfg.CgroupPrefix, os.Getpid(), i), sandbox.Limits{MemoryBytes: lim, Cpuset: cfg.ReaderCpuset})
 		if err != nil {
 			return err
 		}
@@ -643,6 +652,16 @@ func (r *run) tally(sums []ReaderSummary, perReader [][]Record) {
 		lives = append(lives, h.SuccessorLive)
 	}
 	r.res.Stall, r.res.PredecessorExit, r.res.SuccessorLive = summarize(stalls), summarize(exits), summarize(lives)
+	var pauses []Window
+	for _, h := range hs {
+		if !h.LoggedHandedOver || !h.LoggedAdopted || h.Paused <= 0 {
+			continue
+		}
+		succStart := r.daemons[h.N].startNS
+		end := succStart + int64(max(h.HandedOverAt, h.AdoptedAt))
+		pauses = append(pauses, Window{StartNS: succStart + int64(h.HandedOverAt-h.Paused), EndNS: end})
+	}
+	r.res.PauseStall = summarize(attribute(recs, pauses).stall)
 	r.res.Slowest = slowest(perReader, windows, hs, r.daemons[0].startNS)
 	var paused []time.Duration
 	for _, h := range r.res.Handovers {
