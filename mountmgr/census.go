@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
@@ -58,6 +59,9 @@ type CensusResult struct {
 	// StaleBinds counts namespaces with Stale set: binds left from a
 	// connection that is gone, to be repaired.
 	StaleBinds int
+	// OrphanBinds counts namespaces with Orphan set (see
+	// CensusWithOrphans).
+	OrphanBinds int
 	// Processes counts the processes whose namespace was determined.
 	Processes int
 	// Skipped counts the processes that vanished during the scan or whose
@@ -86,6 +90,8 @@ type Namespace struct {
 	Live bool
 	// Stale is set when a mount carries another device.
 	Stale bool
+	// Orphan is set when a mount binds what lies beneath the mount point.
+	Orphan bool
 }
 
 // FuseMount is one FSType entry of a mount table.
@@ -103,6 +109,9 @@ type FuseMount struct {
 	// Own is set for the filesystem's own mount: the live device, with root
 	// "/", at the mount point [Census] was given.
 	Own bool
+	// Orphan is set for a bind of the directory beneath the mount point
+	// (see CensusWithOrphans); Root is then relative to the mount point.
+	Orphan bool
 }
 
 // Census scans the mount table of every process under procRoot (normally
@@ -132,6 +141,52 @@ type FuseMount struct {
 // a thread in another namespace than its process, such as a [mountns.Do]
 // thread, is not seen.
 func Census(procRoot, mountPoint string, live Device) (CensusResult, error) {
+	return CensusWithOrphans(procRoot, mountPoint, live, nil)
+}
+
+// Underlying is the directory beneath the mount point, as the filesystem
+// that holds it names it: a container runtime that found no filesystem
+// mounted there bound these directories (or files) instead.
+type Underlying struct {
+	Device Device
+	Root   string // the mount point's path inside that filesystem
+}
+
+// UnderlyingOf finds what lies beneath mountPoint in the calling thread's
+// mount namespace: the topmost mount containing it, other than mounts at
+// mountPoint itself.
+func UnderlyingOf(mountPoint string) (Underlying, error) {
+	ms, err := threadMounts(nil)
+	if err != nil {
+		return Underlying{}, err
+	}
+	var best *mountinfo.Info
+	for _, m := range ms {
+		if m.Mountpoint == mountPoint {
+			continue
+		}
+		if m.Mountpoint != "/" && !strings.HasPrefix(mountPoint, m.Mountpoint+"/") {
+			continue
+		}
+		if best == nil || len(m.Mountpoint) >= len(best.Mountpoint) {
+			best = m
+		}
+	}
+	if best == nil {
+		return Underlying{}, fmt.Errorf("mountmgr: no mount contains %s", mountPoint)
+	}
+	rel := strings.TrimPrefix(mountPoint, best.Mountpoint)
+	return Underlying{Device: Device{Major: uint32(best.Major), Minor: uint32(best.Minor)},
+		Root: filepath.Join(best.Root, rel)}, nil
+}
+
+// CensusWithOrphans is Census that also reports, when under is not nil,
+// binds of paths below the mount point on the filesystem beneath it:
+// containers created while nothing was mounted, which got a runtime-made
+// directory instead of our file. Their FuseMount has Orphan set and Root
+// relative to the mount point ("/proc/meminfo"), and their namespace counts
+// in OrphanBinds.
+func CensusWithOrphans(procRoot, mountPoint string, live Device, under *Underlying) (CensusResult, error) {
 	var res CensusResult
 	if procRoot == "" {
 		return res, errors.New("mountmgr: census: empty proc root")
@@ -182,7 +237,7 @@ func Census(procRoot, mountPoint string, live Device) (CensusResult, error) {
 		hash := hex.EncodeToString(sum[:])
 		res.Processes++
 		if statErr == nil {
-			c, err := newCensus(pid, data, mountPoint, live)
+			c, err := newCensus(pid, data, mountPoint, live, under)
 			if err != nil {
 				return res, fmt.Errorf("census: parse %s: %w", mountinfoPath, err)
 			}
@@ -201,7 +256,7 @@ func Census(procRoot, mountPoint string, live Device) (CensusResult, error) {
 			c.pids++
 			continue
 		}
-		c, err := newCensus(pid, data, mountPoint, live)
+		c, err := newCensus(pid, data, mountPoint, live, under)
 		if err != nil {
 			return res, fmt.Errorf("census: parse %s: %w", mountinfoPath, err)
 		}
@@ -229,13 +284,30 @@ type census struct {
 }
 
 // newCensus parses the mountinfo data of pid's namespace.
-func newCensus(pid int, data []byte, mountPoint string, live Device) (*census, error) {
-	ms, err := mountinfo.GetMountsFromReader(bytes.NewReader(data), mountinfo.FSTypeFilter(FSType))
+func newCensus(pid int, data []byte, mountPoint string, live Device, under *Underlying) (*census, error) {
+	filter := mountinfo.FSTypeFilter(FSType)
+	if under != nil {
+		filter = func(m *mountinfo.Info) (skip, stop bool) {
+			if m.FSType == FSType {
+				return false, false
+			}
+			orphan := uint32(m.Major) == under.Device.Major && uint32(m.Minor) == under.Device.Minor &&
+				strings.HasPrefix(m.Root, under.Root+"/")
+			return !orphan, false
+		}
+	}
+	ms, err := mountinfo.GetMountsFromReader(bytes.NewReader(data), filter)
 	if err != nil {
 		return nil, err
 	}
 	c := &census{ns: Namespace{Pid: pid}, pids: 1}
 	for _, m := range ms {
+		if m.FSType != FSType {
+			c.ns.Orphan = true
+			c.ns.Mounts = append(c.ns.Mounts, FuseMount{MountPoint: m.Mountpoint, Root: strings.TrimPrefix(m.Root, under.Root),
+				Device: Device{Major: uint32(m.Major), Minor: uint32(m.Minor)}, Options: m.Options, Orphan: true})
+			continue
+		}
 		fm := FuseMount{
 			MountPoint: m.Mountpoint,
 			Root:       m.Root,
@@ -267,6 +339,9 @@ func (res *CensusResult) add(c *census) {
 	}
 	if c.ns.Stale {
 		res.StaleBinds++
+	}
+	if c.ns.Orphan {
+		res.OrphanBinds++
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -39,6 +40,15 @@ type Config struct {
 	// HostMountNS is a mount namespace file (e.g. /proc/1/ns/mnt) to mount
 	// into, when the daemon runs in another one; "" mounts in our own.
 	HostMountNS string
+	// Heal repairs containers' broken lxcfs mounts every HealInterval.
+	Heal         bool
+	HealInterval time.Duration
+	// Kubeconfig, NodeName and AllowDelete configure the last resort:
+	// restarting pods through the API. Kubeconfig "" uses the in-cluster
+	// config when there is one.
+	Kubeconfig  string
+	NodeName    string
+	AllowDelete bool
 }
 
 // ErrHelp is returned when --help was asked for; usage has been printed.
@@ -87,6 +97,11 @@ func ParseServe(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&cfg.Verbosity, "v", 0, "Log verbosity: 0 lifecycle, 2 state changes, 4 debug (every host fallback), 6 request tracing.")
 	fs.StringVar(&cfg.PidFile, "pidfile", "", "Write the daemon's pid to this file while it serves.")
 	fs.StringVar(&cfg.HandoverSocket, "handover-socket", upgrade.DefaultSocket, "Unix socket where the serving daemon hands its live FUSE connection to a successor started with the same socket, and answers `k8s-lxcfs status`; empty disables handover (a restart then breaks containers' mounts).")
+	fs.BoolVar(&cfg.Heal, "heal", true, "Repair containers whose lxcfs binds belong to a dead connection (after a crash) or to the directory beneath MOUNTPOINT (created while nothing served): in place, without their images' tools.")
+	fs.DurationVar(&cfg.HealInterval, "heal-interval", 10*time.Second, "How often to look for broken binds (each look reads every process's mount table once per mount namespace).")
+	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "Kubeconfig for restarting pods whose mounts can't be repaired; empty uses the in-cluster config, if any. Without API access the daemon only logs and counts.")
+	fs.StringVar(&cfg.NodeName, "node-name", os.Getenv("NODE_NAME"), "This node's name (downward API: NODE_NAME); pods of other nodes are never touched.")
+	fs.BoolVar(&cfg.AllowDelete, "heal-allow-delete", false, "When eviction is unavailable, delete pods that can't be repaired (eviction, which honours PodDisruptionBudgets, is always tried first).")
 	fs.StringVar(&cfg.HostMountNS, "host-mount-ns", "", "Mount namespace to mount MOUNTPOINT in, e.g. /proc/1/ns/mnt for the host's when running in a pod (hostPID); empty uses the daemon's own. MOUNTPOINT is made a shared mount there so pods' HostToContainer volumes see each new mount.")
 
 	// lxcfs's spellings, so an existing lxcfs command line keeps working.
@@ -144,6 +159,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HostMountNS != "" && !filepath.IsAbs(c.HostMountNS) {
 		errs = append(errs, fmt.Errorf("-host-mount-ns must be an absolute path, got %q", c.HostMountNS))
+	}
+	if c.Heal && c.HealInterval < time.Second {
+		errs = append(errs, fmt.Errorf("-heal-interval must be at least 1s, got %s", c.HealInterval))
 	}
 	if c.EntryTimeout < 0 {
 		errs = append(errs, fmt.Errorf("-entry-timeout must not be negative, got %s", c.EntryTimeout))

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ func TestParseServe(t *testing.T) {
 		MountPoint: "/var/lib/lxcfs", ProcRoot: "/proc", SysRoot: "/sys", CgroupRoot: "/sys/fs/cgroup",
 		CFS: true, Loadavg: true, LoadavgInterval: 5 * time.Second, Swap: true,
 		EntryTimeout: 10 * time.Second, CacheTTL: 100 * time.Millisecond, HandoverSocket: "/run/k8s-lxcfs/handover.sock",
+		Heal: true, HealInterval: 10 * time.Second, NodeName: os.Getenv("NODE_NAME"),
 	}
 	with := func(f func(*Config)) Config { c := defaults; f(&c); return c }
 	cases := []struct {

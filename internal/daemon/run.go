@@ -19,6 +19,7 @@ import (
 
 	"github.com/k8s-lxcfs/k8s-lxcfs/cgview"
 	lxfs "github.com/k8s-lxcfs/k8s-lxcfs/fs"
+	"github.com/k8s-lxcfs/k8s-lxcfs/heal"
 	"github.com/k8s-lxcfs/k8s-lxcfs/internal/version"
 	"github.com/k8s-lxcfs/k8s-lxcfs/loadavg"
 	"github.com/k8s-lxcfs/k8s-lxcfs/mountmgr"
@@ -44,6 +45,27 @@ type daemon struct {
 	// us (0: we mounted it).
 	generation int
 	adoptedAt  atomic.Int64 // unix nanos; 0 when we mounted
+	healer     *heal.Healer
+}
+
+// restarter returns the Kubernetes last resort of healing, or nil (only
+// log and count) without API access.
+func (d *daemon) restarter() heal.Restarter {
+	if d.cfg.Kubeconfig == "" && os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+		d.log.V(2).Info("No Kubernetes API: pods whose mounts can't be repaired are only logged")
+		return nil
+	}
+	if d.cfg.NodeName == "" {
+		d.log.Info("No node name (-node-name or NODE_NAME): pods whose mounts can't be repaired are only logged")
+		return nil
+	}
+	client, err := heal.NewClient(d.cfg.Kubeconfig)
+	if err != nil {
+		d.log.Error(err, "Could not build a Kubernetes client: pods whose mounts can't be repaired are only logged")
+		return nil
+	}
+	return heal.NewKube(client, heal.KubeOptions{NodeName: d.cfg.NodeName, AllowDelete: d.cfg.AllowDelete,
+		Log: d.log.WithName("kube")})
 }
 
 // handoverState is what a predecessor sends besides the descriptors.
@@ -116,6 +138,11 @@ func Run(ctx context.Context, cfg Config) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return res.Run(gctx, 10*time.Second) })
+	if cfg.Heal {
+		d.healer = heal.New(heal.Options{ProcRoot: cfg.ProcRoot, MountPoint: cfg.MountPoint, InHost: d.ns,
+			Interval: cfg.HealInterval, Restarter: d.restarter(), Log: log.WithName("heal")})
+		g.Go(func() error { return d.healer.Run(gctx) })
+	}
 	if d.sampler != nil {
 		g.Go(func() error { return d.sampler.Run(gctx) })
 	}
@@ -325,9 +352,15 @@ type Status struct {
 	Opens        uint64    `json:"opens"`
 	// Containers is how many mount namespaces other than the host's bind
 	// the live filesystem's files; StaleContainers bind a dead one.
-	Containers      int    `json:"containers"`
-	StaleContainers int    `json:"staleContainers"`
-	Socket          string `json:"socket,omitempty"`
+	Containers      int `json:"containers"`
+	StaleContainers int `json:"staleContainers"`
+	// Healed, HealFailed and Restarted count what self-healing did since
+	// the daemon started: mounts repaired in place, namespaces whose repair
+	// failed, pods restarted through the API.
+	Healed     uint64 `json:"healed"`
+	HealFailed uint64 `json:"healFailed"`
+	Restarted  uint64 `json:"restarted"`
+	Socket     string `json:"socket,omitempty"`
 	// Errors are what could not be found out.
 	Errors []string `json:"errors,omitempty"`
 }
@@ -338,6 +371,9 @@ func (d *daemon) Status() any {
 		Version: version.Version, ServingSince: d.since, Generation: d.generation,
 		Goroutines: runtime.NumGoroutine(), Handles: d.fsys.Handles(), Opens: d.fsys.Counters.Opens.Load(),
 		Socket: d.cfg.HandoverSocket}
+	if d.healer != nil {
+		st.Healed, st.HealFailed, st.Restarted = d.healer.Counters.Repaired.Load(), d.healer.Counters.Failed.Load(), d.healer.Counters.Restarted.Load()
+	}
 	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
 		st.Fds = len(ents) - 1 // the directory's own descriptor
 	}

@@ -137,6 +137,7 @@ func collectStatus(ctx context.Context, c statusConfig) (Status, error) {
 		case err == nil && ds.MountPoint == c.mountPoint:
 			st.Pid, st.Version, st.ServingSince, st.Generation = ds.Pid, ds.Version, ds.ServingSince, ds.Generation
 			st.Goroutines, st.Fds, st.Handles, st.Opens = ds.Goroutines, ds.Fds, ds.Handles, ds.Opens
+			st.Healed, st.HealFailed, st.Restarted = ds.Healed, ds.HealFailed, ds.Restarted
 		case err == nil:
 			st.Errors = append(st.Errors, fmt.Sprintf("the daemon on %s (pid %d) serves %s", c.socket, ds.Pid, ds.MountPoint))
 		case errors.Is(err, upgrade.ErrNoPredecessor) && state != mountmgr.Live:
@@ -160,6 +161,7 @@ func printStatus(w io.Writer, st Status) {
 		fmt.Fprintf(tw, "Handovers:\t%d (of this connection, before this daemon)\n", st.Generation)
 		fmt.Fprintf(tw, "Open files:\t%d (%d opens served)\n", st.Handles, st.Opens)
 		fmt.Fprintf(tw, "Daemon:\t%d goroutines, %d file descriptors\n", st.Goroutines, st.Fds)
+		fmt.Fprintf(tw, "Self-healing:\t%d mounts repaired, %d repairs failed, %d pods restarted\n", st.Healed, st.HealFailed, st.Restarted)
 	}
 	if st.State == mountmgr.Live.String() {
 		fmt.Fprintf(tw, "Containers:\t%d binding it, %d binding a dead connection\n", st.Containers, st.StaleContainers)
