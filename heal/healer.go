@@ -57,6 +57,10 @@ type Healer struct {
 	o        Options
 	Counters Counters
 
+	// repair replaces a namespace's broken mounts (repairNamespace; tests
+	// fake it).
+	repair func(ns mountmgr.Namespace, live mountmgr.Device) (int, error)
+
 	mu      sync.Mutex
 	backoff map[string]retry // by namespace ID
 }
@@ -83,7 +87,11 @@ func New(o Options) *Healer {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Healer{o: o, backoff: map[string]retry{}}
+	h := &Healer{o: o, backoff: map[string]retry{}}
+	h.repair = func(ns mountmgr.Namespace, live mountmgr.Device) (int, error) {
+		return repairNamespace(o.ProcRoot, o.MountPoint, live, ns, o.InHost)
+	}
+	return h
 }
 
 // Run scans at once, then every Interval, until ctx ends.
@@ -166,7 +174,7 @@ func (h *Healer) heal(ctx context.Context, ns mountmgr.Namespace, live mountmgr.
 			return
 		}
 	}
-	n, err := repairNamespace(h.o.ProcRoot, h.o.MountPoint, live, ns, h.o.InHost)
+	n, err := h.repair(ns, live)
 	if n > 0 {
 		res.Repaired += n
 		h.Counters.Repaired.Add(uint64(n))
@@ -187,7 +195,19 @@ func (h *Healer) heal(ctx context.Context, ns mountmgr.Namespace, live mountmgr.
 
 func (h *Healer) restart(ctx context.Context, log logr.Logger, ns mountmgr.Namespace, pod *Pod, reason string, res *Result) {
 	if err := h.o.Restarter.Restart(ctx, pod, reason); err != nil {
-		log.Error(err, "Could not restart pod with broken lxcfs mounts")
+		switch {
+		case errors.Is(err, ErrRateLimited):
+			// Another pod was restarted a moment ago; try at a later scan,
+			// without the growing backoff of a failure.
+			log.V(2).Info("Deferred restarting pod with broken lxcfs mounts", "reason", err.Error())
+			return
+		case errors.Is(err, ErrPodGone), errors.Is(err, ErrPodIgnored):
+			log.V(2).Info("Did not restart pod with broken lxcfs mounts", "reason", err.Error())
+		case errors.Is(err, ErrBlockedByPDB):
+			log.Info("Pod with broken lxcfs mounts can't be evicted now: its PodDisruptionBudget refuses", "reason", err.Error())
+		default:
+			log.Error(err, "Could not restart pod with broken lxcfs mounts")
+		}
 		h.fail(ns.ID)
 		return
 	}
