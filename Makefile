@@ -73,3 +73,7 @@ bench-upgrade: deps build ## 50 live handovers between bin/k8s-lxcfs and bin/k8s
 # Readers pinned to CPU 0 leave the daemons a CPU, as a node with CPUs
 # reserved for system daemons does; BENCH_UPGRADE_FLAGS= runs them anywhere.
 BENCH_UPGRADE_FLAGS ?= -reader-cpus=0
+
+.PHONY: bench-heal
+bench-heal: deps build ## SIGKILL + restart of bin/k8s-lxcfs under 10 and 100 containers: time until every container's binds are repaired in place
+	$(GO) run ./hack/bench -heal -bin bin/k8s-lxcfs $(BENCH_HEAL_FLAGS)

@@ -63,58 +63,80 @@ func cloneFile(path, options string) (int, error) {
 	return fd, nil
 }
 
-// rebind runs in the target's mount namespace, with root the target's root
-// directory: it detaches what is mounted at target as long as it is one of
-// the broken mounts (stale FUSE or a runtime-made directory), attaches the
-// detached bind tree in its place, and reads through it.
-func rebind(rootFd, tree int, target string, broken func(*mountinfo.Info) bool, live mountmgr.Device) error {
+// job is one place in a container to repair.
+type job struct {
+	m      mountmgr.FuseMount
+	tree   int // detached fresh bind, or -1
+	broken func(*mountinfo.Info) bool
+	done   bool
+	err    error
+}
+
+// rebindAll runs in the container's mount namespace, with rootFd its root
+// directory. For each job it detaches what is mounted at the target as
+// long as it is one of the broken mounts (stale FUSE, or a bind of the
+// directory beneath the mount point), attaches the fresh bind in its place
+// and reads through it. The mount table is read once.
+func rebindAll(rootFd int, jobs []job, live mountmgr.Device) error {
 	if err := unix.Fchdir(rootFd); err != nil {
 		return fmt.Errorf("enter the container's root: %w", err)
 	}
 	if err := unix.Chroot("."); err != nil {
 		return fmt.Errorf("chroot to the container's root: %w", err)
 	}
-	detached := 0
-	for range 16 {
-		top, err := topAt(target)
-		if err != nil {
-			return err
-		}
-		if top == nil || !broken(top) {
-			break
-		}
-		if err := unix.Unmount(target, unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("detach broken mount at %s: %w", target, err)
-		}
-		detached++
-		if top.FSType != mountmgr.FSType {
-			break // an orphan bind: one, and below it is the container's own
-		}
+	table, err := mountmgr.ThreadMounts()
+	if err != nil {
+		return err
 	}
-	if detached == 0 {
-		// Someone else repaired it, or the container changed it: not ours.
-		if top, err := topAt(target); err == nil && top != nil && top.FSType == mountmgr.FSType && devOf(top) == live {
-			return nil
+	stacks := map[string][]*mountinfo.Info{}
+	for _, m := range table {
+		stacks[m.Mountpoint] = append(stacks[m.Mountpoint], m)
+	}
+	for i := range jobs {
+		jb := &jobs[i]
+		if jb.tree < 0 {
+			continue
 		}
-		return fmt.Errorf("%w at %s", errNothingBroken, target)
+		target := jb.m.MountPoint
+		stack := stacks[target]
+		detach := 0
+		for k := len(stack) - 1; k >= 0 && jb.broken(stack[k]); k-- {
+			detach++
+			if stack[k].FSType != mountmgr.FSType {
+				break // an orphan bind: one, and below it is the container's own
+			}
+		}
+		if detach == 0 {
+			// Repaired meanwhile, or changed by the container: not ours.
+			if n := len(stack); n > 0 && stack[n-1].FSType == mountmgr.FSType && devOf(stack[n-1]) == live {
+				continue
+			}
+			jb.err = fmt.Errorf("%w at %s", errNothingBroken, target)
+			continue
+		}
+		for range detach {
+			if err := unix.Unmount(target, unix.MNT_DETACH); err != nil {
+				jb.err = fmt.Errorf("detach broken mount at %s: %w", target, err)
+				break
+			}
+		}
+		if jb.err != nil {
+			continue
+		}
+		if err := unix.MoveMount(jb.tree, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			jb.err = fmt.Errorf("attach fresh bind at %s: %w", target, err)
+			continue
+		}
+		if err := verify(target); err != nil {
+			jb.err = err
+			continue
+		}
+		jb.done = true
 	}
-	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("attach fresh bind at %s: %w", target, err)
-	}
-	return verify(target)
+	return nil
 }
 
 var errNothingBroken = errors.New("no broken mount left")
-
-// topAt returns the topmost mount at target in the thread's namespace, as
-// seen from its root, or nil.
-func topAt(target string) (*mountinfo.Info, error) {
-	ms, err := mountmgr.Mounts(target)
-	if err != nil || len(ms) == 0 {
-		return nil, err
-	}
-	return ms[len(ms)-1], nil
-}
 
 func devOf(m *mountinfo.Info) mountmgr.Device {
 	return mountmgr.Device{Major: uint32(m.Major), Minor: uint32(m.Minor)}
@@ -145,8 +167,9 @@ func verify(target string) error {
 
 // repairNamespace replaces every broken mount of ns with a fresh bind of
 // the same path of the live filesystem at mountPoint. inHost runs in the
-// mount namespace where mountPoint is live. It returns how many mounts it
-// repaired, and the first error.
+// mount namespace where mountPoint is live. Each namespace is entered once
+// for all its mounts. It returns how many mounts it repaired, and the
+// errors of the others.
 func repairNamespace(procRoot, mountPoint string, live mountmgr.Device, ns mountmgr.Namespace, inHost func(func() error) error) (int, error) {
 	if ns.NSPath == "" {
 		return 0, fmt.Errorf("namespace %s: no namespace file to enter", ns.ID)
@@ -156,20 +179,13 @@ func repairNamespace(procRoot, mountPoint string, live mountmgr.Device, ns mount
 		return 0, fmt.Errorf("open root of pid %d: %w", ns.Pid, err)
 	}
 	defer unix.Close(rootFd) //nolint:errcheck // O_PATH
-	n := 0
-	var errs []error
+	var jobs []job
 	seen := map[string]bool{}
 	for _, m := range ns.Mounts {
 		if m.Own || !(m.Orphan || m.Device != live) || seen[m.MountPoint] {
 			continue // stacked broken mounts at one place go in one repair
 		}
 		seen[m.MountPoint] = true
-		src := filepath.Join(mountPoint, m.Root)
-		var tree int
-		if err := inHost(func() (err error) { tree, err = cloneFile(src, m.Options); return err }); err != nil {
-			errs = append(errs, err)
-			continue
-		}
 		// Broken is what the census saw: our filesystem on a dead
 		// connection, or a bind of the directory beneath the mount point.
 		// Nothing else at that place is touched.
@@ -179,16 +195,38 @@ func repairNamespace(procRoot, mountPoint string, live mountmgr.Device, ns mount
 			}
 			return top.FSType == mountmgr.FSType && devOf(top) != live
 		}
-		err := mountns.Do(ns.NSPath, func() error { return rebind(rootFd, tree, m.MountPoint, broken, live) })
-		unix.Close(tree) //nolint:errcheck // attached by now, or abandoned
-		if errors.Is(err, errNothingBroken) {
-			continue
+		jobs = append(jobs, job{m: m, tree: -1, broken: broken})
+	}
+	if len(jobs) == 0 {
+		return 0, nil
+	}
+	defer func() {
+		for _, jb := range jobs {
+			if jb.tree >= 0 {
+				unix.Close(jb.tree) //nolint:errcheck // attached by now, or abandoned
+			}
 		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("pid %d: %s: %w", ns.Pid, m.MountPoint, err))
-			continue
+	}()
+	// One entry into the host's namespace for every clone.
+	_ = inHost(func() error {
+		for i := range jobs {
+			jobs[i].tree, jobs[i].err = cloneFile(filepath.Join(mountPoint, jobs[i].m.Root), jobs[i].m.Options)
 		}
-		n++
+		return nil
+	})
+	if err := mountns.Do(ns.NSPath, func() error { return rebindAll(rootFd, jobs, live) }); err != nil {
+		return 0, fmt.Errorf("pid %d: %w", ns.Pid, err)
+	}
+	n := 0
+	var errs []error
+	for _, jb := range jobs {
+		switch {
+		case jb.done:
+			n++
+		case errors.Is(jb.err, errNothingBroken):
+		case jb.err != nil:
+			errs = append(errs, fmt.Errorf("pid %d: %s: %w", ns.Pid, jb.m.MountPoint, jb.err))
+		}
 	}
 	return n, errors.Join(errs...)
 }

@@ -57,6 +57,10 @@ func Mounts(mountPoint string) ([]*mountinfo.Info, error) {
 	return threadMounts(func(m *mountinfo.Info) (skip, stop bool) { return m.Mountpoint != mountPoint, false })
 }
 
+// ThreadMounts returns the calling thread's whole mount table (the joined
+// namespace's inside [mountns.Do]), in mount order.
+func ThreadMounts() ([]*mountinfo.Info, error) { return threadMounts(nil) }
+
 // threadMounts reads the calling thread's mount table through filter (nil
 // keeps everything).
 //

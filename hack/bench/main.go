@@ -64,6 +64,9 @@ func main() {
 	if cfg.upgrade.on {
 		run = runUpgrade
 	}
+	if cfg.heal.on {
+		run = runHeal
+	}
 	code, err := run(ctx, cfg, os.Stdout, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -91,6 +94,7 @@ type config struct {
 	workers     int
 	strict      bool
 	upgrade     upgradeConfig
+	heal        healConfig
 }
 
 const usage = `Usage: bench [flags]
@@ -102,7 +106,9 @@ namespaces. Needs root; run ` + "`make bench`" + ` (builds bin/k8s-lxcfs first).
 Modes: the default is the matrix (targets x -files x -readers). -scale and
 -loadavg-cost replace it with the many-containers experiments. -upgrade
 replaces it with live handovers between -bin and -bin2 under -readers
-readers (default 8; see README.md).
+readers (default 8; see README.md). -heal replaces it with SIGKILLs and
+restarts of the daemon under -heal-counts containers, timing the repair of
+their binds (see README.md).
 
 Flags:
 `
@@ -128,9 +134,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	counts := fs.String("counts", "10,1000", "Comma-separated numbers of live tracked containers for -scale and -loadavg-cost, in increasing order.")
 	fs.IntVar(&cfg.scaleReader, "scale-readers", 1, "Reader processes per -scale cell.")
 	fs.DurationVar(&cfg.idle, "idle", 20*time.Second, "How long -loadavg-cost watches the idle daemons (the loadavg sampler runs every 5s).")
-	fs.IntVar(&cfg.workers, "workers", 2*runtime.NumCPU()+2, "Containers created or stopped in parallel for -scale and -loadavg-cost.")
+	fs.IntVar(&cfg.workers, "workers", 2*runtime.NumCPU()+2, "Containers created or stopped in parallel for -scale, -loadavg-cost and -heal.")
 	fs.BoolVar(&cfg.strict, "strict", false, "Exit 3 when the verdict fails (the default exits 0 whenever the benchmark itself ran).")
 	addUpgradeFlags(fs, &cfg.upgrade)
+	addHealFlags(fs, &cfg.heal)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -181,6 +188,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if cfg.upgrade.on {
 		errs = append(errs, cfg.upgrade.validate(cfg.readers)...)
+	}
+	if cfg.heal.on {
+		errs = append(errs, cfg.heal.validate(cfg.upgrade.on)...)
 	}
 	return cfg, errors.Join(errs...)
 }
