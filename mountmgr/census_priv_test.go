@@ -40,7 +40,7 @@ func TestPrivCensusRealProc(t *testing.T) {
 func TestPrivCensusLiveAndStale(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	mp := testenv.MountDir(t)
-	d := testenv.StartDaemon(t, mp)
+	d := testenv.StartDaemon(t, mp, "-heal=false")
 	live, err := mountmgr.DeviceOf(mp)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func TestPrivCensusLiveAndStale(t *testing.T) {
 	if _, err := mountmgr.CleanStale(mp); err != nil {
 		t.Fatal(err)
 	}
-	testenv.StartDaemon(t, mp)
+	testenv.StartDaemon(t, mp, "-heal=false") // the stale bind must stay for the census to see
 	next, err := mountmgr.DeviceOf(mp)
 	if err != nil {
 		t.Fatal(err)
