@@ -310,7 +310,7 @@ func newCensus(pid int, data []byte, mountPoint string, live Device, under *Unde
 		}
 		fm := FuseMount{
 			MountPoint: m.Mountpoint,
-			Root:       m.Root,
+			Root:       liveRoot(m.Root),
 			Device:     Device{Major: uint32(m.Major), Minor: uint32(m.Minor)},
 			Options:    m.Options,
 		}
@@ -351,4 +351,13 @@ func (res *CensusResult) add(c *census) {
 func skippable(err error) bool {
 	return errors.Is(err, iofs.ErrNotExist) || errors.Is(err, unix.ESRCH) || errors.Is(err, unix.EINVAL) ||
 		errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)
+}
+
+// liveRoot strips the marks mountinfo adds to the root of a bind whose
+// dentry is gone: some kernels invalidate a dead FUSE connection's dentries,
+// and show the binds of them as "/proc/meminfo//deleted". The path in a live
+// mount is the same file.
+func liveRoot(root string) string {
+	root = strings.TrimSuffix(root, "//deleted")
+	return strings.TrimSuffix(root, " (deleted)")
 }

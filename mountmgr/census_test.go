@@ -129,3 +129,17 @@ func TestDevice(t *testing.T) {
 		t.Errorf("DeviceOf(missing) error = %v; want one naming the path", err)
 	}
 }
+
+func TestLiveRoot(t *testing.T) {
+	for in, want := range map[string]string{
+		"/proc/meminfo":           "/proc/meminfo",
+		"/proc/meminfo//deleted":  "/proc/meminfo",
+		"/proc/meminfo (deleted)": "/proc/meminfo",
+		"/":                       "/",
+		"/sys/devices/system/cpu": "/sys/devices/system/cpu",
+	} {
+		if got := liveRoot(in); got != want {
+			t.Errorf("liveRoot(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
