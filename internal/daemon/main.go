@@ -21,6 +21,7 @@ const usage = `Usage: k8s-lxcfs COMMAND [flags]
 Commands:
   serve MOUNTPOINT   serve the cgroup-aware /proc filesystem (see serve --help)
   status [MOUNTPOINT] is it live, who serves it, how many containers bind it
+  webhook            admission webhook injecting the lxcfs mounts into pods (see webhook --help)
   version            print the version
 
 Called with lxcfs-style arguments (k8s-lxcfs -l --enable-cfs /var/lib/lxcfs)
@@ -38,6 +39,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return serve(ctx, args[1:], stderr)
 	case cmd == "status":
 		return status(ctx, args[1:], stdout, stderr)
+	case cmd == "webhook":
+		return runWebhookCmd(ctx, args[1:], stderr)
 	case cmd == "version":
 		fmt.Fprintln(stdout, version.Version)
 		return 0
