@@ -17,7 +17,8 @@ import (
 // render returns the text of the generated file p for the reader pid. It
 // never fails: when the reader's view can't be built, the host's file is the
 // answer, and that is counted and logged.
-func (f *FS) render(p string, pid int, vis func() cpuView) []byte {
+// fm, if not nil, observes p.
+func (f *FS) render(p string, pid int, vis func() cpuView, fm FileMetrics) []byte {
 	c, err := f.opts.Resolver.Resolve(pid)
 	var b []byte
 	if err == nil {
@@ -33,6 +34,9 @@ func (f *FS) render(p string, pid int, vis func() cpuView) []byte {
 		}
 	}
 	f.Counters.HostFallbacks.Add(1)
+	if fm != nil {
+		fm.HostFallback()
+	}
 	if !errors.Is(err, cgview.ErrNoContainer) {
 		f.Counters.Errors.Add(1)
 	}

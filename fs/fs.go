@@ -34,8 +34,28 @@ type Options struct {
 	// EntryTimeout is how long the kernel may cache names and attributes of
 	// paths that are the same for every reader.
 	EntryTimeout time.Duration
-	Log          logr.Logger
+	// Metrics, if set, is called once per file at New for the observer of
+	// that file (its path relative to the mount point, as in [Files], or
+	// [OtherFiles] for the host's files passed through). Observers run on
+	// every open, so they must be cheap and safe for concurrent use.
+	Metrics func(file string) FileMetrics
+	Log     logr.Logger
 }
+
+// FileMetrics observes one file (the daemon backs it with Prometheus).
+type FileMetrics interface {
+	// Opened counts an open that was served, with the time it took to
+	// render the file's snapshot.
+	Opened(render time.Duration)
+	// HostFallback counts an open answered with the host's file because
+	// the reader's container could not be resolved or rendered.
+	HostFallback()
+}
+
+// OtherFiles is the file name under which [Options.Metrics] observes the
+// host's files passed through below sys/devices/system/cpu (cpuN/...),
+// which are too many to observe one by one.
+const OtherFiles = "sys/devices/system/cpu/other"
 
 // Counters are the filesystem's running totals.
 type Counters struct {
@@ -60,6 +80,11 @@ type FS struct {
 	nextFh  uint64
 
 	cache renderCache
+
+	// metrics maps node IDs of Files (and metricsOther) to their observers;
+	// built by New and read-only after, so the hot path takes no lock.
+	metrics      map[uint64]FileMetrics
+	metricsOther FileMetrics
 
 	Counters Counters
 }
@@ -89,6 +114,13 @@ func New(opts Options) *FS {
 		f.hasPressure = true
 	}
 	f.cache.ttl = opts.CacheTTL
+	if opts.Metrics != nil {
+		f.metrics = map[uint64]FileMetrics{}
+		for _, p := range Files() {
+			f.metrics[nodeID(p)] = opts.Metrics(p)
+		}
+		f.metricsOther = opts.Metrics(OtherFiles)
+	}
 	f.dirs = f.staticDirs()
 	for d, kids := range f.dirs {
 		f.paths[nodeID(d)] = d
@@ -269,18 +301,24 @@ func (f *FS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.St
 		return fuse.ENOENT
 	}
 	f.Counters.Opens.Add(1)
+	var start time.Time
+	if f.metrics != nil {
+		start = time.Now()
+	}
 	vis := f.visibleFor(in.Pid)
 	e := f.lookupPath(p, vis)
 	var data []byte
+	var fm FileMetrics
 	switch e.kind {
 	case kindFile:
-		data = f.render(p, int(in.Pid), vis)
+		fm = f.metrics[in.NodeId] // nil without metrics
+		data = f.render(p, int(in.Pid), vis, fm)
 	case kindHost:
 		b, err := os.ReadFile(e.host)
 		if err != nil {
 			return fuse.ToStatus(err)
 		}
-		data = b
+		data, fm = b, f.metricsOther
 	case kindDir, kindHostDir:
 		return fuse.EISDIR
 	default:
@@ -288,6 +326,9 @@ func (f *FS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.St
 	}
 	out.Fh = f.addHandle(&handle{data: data})
 	out.OpenFlags = fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH
+	if fm != nil {
+		fm.Opened(time.Since(start))
+	}
 	return fuse.OK
 }
 

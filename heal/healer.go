@@ -42,13 +42,21 @@ type Options struct {
 	// Restarter, if set, restarts pods whose mounts can't be repaired, or
 	// whose policy asks for a restart. Nil: log and count only.
 	Restarter Restarter
-	Log       logr.Logger
-	Now       func() time.Time
+	// OnScan, if set, is called after every completed scan with its
+	// outcome (the daemon records metrics and Events from it).
+	OnScan func(Result)
+	Log    logr.Logger
+	Now    func() time.Time
 }
 
 // Counters are what a Healer did, for status and metrics.
 type Counters struct {
 	Scans, Repaired, Failed, Restarted, Skipped atomic.Uint64
+	// ScanErrors counts scans that could not look at the mount tables.
+	ScanErrors atomic.Uint64
+	// BrokenMounts is how many broken binds the last completed scan saw,
+	// repaired or not.
+	BrokenMounts atomic.Int64
 }
 
 // Healer finds containers whose lxcfs mounts belong to a dead connection
@@ -100,6 +108,7 @@ func (h *Healer) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if _, err := h.Scan(ctx); err != nil {
+			h.Counters.ScanErrors.Add(1)
 			h.o.Log.Error(err, "Could not scan for broken lxcfs mounts")
 		}
 		select {
@@ -112,7 +121,8 @@ func (h *Healer) Run(ctx context.Context) error {
 
 // Result is one scan's outcome.
 type Result struct {
-	Broken, Repaired, Failed, Restarted, Skipped int
+	// Broken counts namespaces with broken binds; BrokenMounts the binds.
+	Broken, BrokenMounts, Repaired, Failed, Restarted, Skipped int
 }
 
 // Scan finds and repairs broken mounts once.
@@ -143,6 +153,11 @@ func (h *Healer) Scan(ctx context.Context) (Result, error) {
 			continue
 		}
 		res.Broken++
+		for _, m := range ns.Mounts {
+			if !m.Own && (m.Orphan || m.Device != live) {
+				res.BrokenMounts++
+			}
+		}
 		if ctx.Err() != nil || done >= h.o.MaxPerScan || !h.due(ns.ID, now) {
 			res.Skipped++
 			continue
@@ -151,6 +166,10 @@ func (h *Healer) Scan(ctx context.Context) (Result, error) {
 		h.heal(ctx, ns, live, &res)
 	}
 	h.Counters.Skipped.Add(uint64(res.Skipped))
+	h.Counters.BrokenMounts.Store(int64(res.BrokenMounts))
+	if h.o.OnScan != nil {
+		h.o.OnScan(res)
+	}
 	if res.Broken > 0 {
 		h.o.Log.Info("Healed containers' lxcfs mounts", "broken", res.Broken, "repaired", res.Repaired,
 			"failed", res.Failed, "restarted", res.Restarted, "deferred", res.Skipped)

@@ -11,8 +11,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,7 +51,13 @@ type Config struct {
 	Kubeconfig  string
 	NodeName    string
 	AllowDelete bool
+	// HTTPAddress is where /metrics, /healthz and /readyz are served
+	// (host:port; port 0 picks one and logs it); "" disables them.
+	HTTPAddress string
 }
+
+// DefaultHTTPAddress is where serve answers metrics and probes by default.
+const DefaultHTTPAddress = ":9742"
 
 // ErrHelp is returned when --help was asked for; usage has been printed.
 var ErrHelp = flag.ErrHelp
@@ -102,6 +110,7 @@ func ParseServe(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "Kubeconfig for restarting pods whose mounts can't be repaired; empty uses the in-cluster config, if any. Without API access the daemon only logs and counts.")
 	fs.StringVar(&cfg.NodeName, "node-name", os.Getenv("NODE_NAME"), "This node's name (downward API: NODE_NAME); pods of other nodes are never touched.")
 	fs.BoolVar(&cfg.AllowDelete, "heal-allow-delete", false, "When eviction is unavailable, delete pods that can't be repaired (eviction, which honours PodDisruptionBudgets, is always tried first).")
+	fs.StringVar(&cfg.HTTPAddress, "http-address", DefaultHTTPAddress, "host:port for Prometheus /metrics and the /healthz and /readyz probes (ready once the filesystem is served, not after handing it to a successor); port 0 picks a free port and logs it; empty disables. A busy address is retried, not fatal: a predecessor on the same host frees it when it hands over.")
 	fs.StringVar(&cfg.HostMountNS, "host-mount-ns", "", "Mount namespace to mount MOUNTPOINT in, e.g. /proc/1/ns/mnt for the host's when running in a pod (hostPID); empty uses the daemon's own. MOUNTPOINT is made a shared mount there so pods' HostToContainer volumes see each new mount.")
 
 	// lxcfs's spellings, so an existing lxcfs command line keeps working.
@@ -162,6 +171,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Heal && c.HealInterval < time.Second {
 		errs = append(errs, fmt.Errorf("-heal-interval must be at least 1s, got %s", c.HealInterval))
+	}
+	if c.HTTPAddress != "" {
+		if _, port, err := net.SplitHostPort(c.HTTPAddress); err != nil {
+			errs = append(errs, fmt.Errorf("-http-address must be host:port or :port, got %q: %w", c.HTTPAddress, err))
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			errs = append(errs, fmt.Errorf("-http-address must have a numeric port (0 picks one), got %q", c.HTTPAddress))
+		}
 	}
 	if c.EntryTimeout < 0 {
 		errs = append(errs, fmt.Errorf("-entry-timeout must not be negative, got %s", c.EntryTimeout))

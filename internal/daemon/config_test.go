@@ -19,7 +19,7 @@ func TestParseServe(t *testing.T) {
 		MountPoint: "/var/lib/lxcfs", ProcRoot: "/proc", SysRoot: "/sys", CgroupRoot: "/sys/fs/cgroup",
 		CFS: true, Loadavg: true, LoadavgInterval: 5 * time.Second, Swap: true,
 		EntryTimeout: 10 * time.Second, CacheTTL: 100 * time.Millisecond, HandoverSocket: "/run/k8s-lxcfs/handover.sock",
-		Heal: true, HealInterval: 10 * time.Second, NodeName: os.Getenv("NODE_NAME"),
+		Heal: true, HealInterval: 10 * time.Second, NodeName: os.Getenv("NODE_NAME"), HTTPAddress: ":9742",
 	}
 	with := func(f func(*Config)) Config { c := defaults; f(&c); return c }
 	cases := []struct {
@@ -37,6 +37,12 @@ func TestParseServe(t *testing.T) {
 			want: with(func(c *Config) { c.CFS, c.Loadavg, c.CacheTTL = false, false, 0 })},
 		{name: "debug", args: []string{"-d", "/var/lib/lxcfs"}, want: with(func(c *Config) { c.Verbosity = 6 })},
 		{name: "lxcfs -o ignored", args: []string{"-o", "allow_other,direct_io", "/var/lib/lxcfs"}, want: defaults},
+		{name: "http disabled", args: []string{"-http-address=", "/var/lib/lxcfs"}, want: with(func(c *Config) { c.HTTPAddress = "" })},
+		{name: "http port 0", args: []string{"-http-address=127.0.0.1:0", "/var/lib/lxcfs"},
+			want: with(func(c *Config) { c.HTTPAddress = "127.0.0.1:0" })},
+		{name: "http without port", args: []string{"-http-address=localhost", "/x"}, wantErr: "-http-address must be host:port"},
+		{name: "http port not a number", args: []string{"-http-address=:metrics", "/x"}, wantErr: "numeric port"},
+		{name: "http port out of range", args: []string{"-http-address=[::1]:70000", "/x"}, wantErr: "numeric port"},
 		{name: "no mount point", args: nil, wantErr: "MOUNTPOINT is required"},
 		{name: "two mount points", args: []string{"/a", "/b"}, wantErr: "one MOUNTPOINT expected"},
 		{name: "relative mount point", args: []string{"lxcfs"}, wantErr: "MOUNTPOINT must be an absolute path"},

@@ -11,15 +11,18 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/k8s-lxcfs/k8s-lxcfs/cgview"
 	lxfs "github.com/k8s-lxcfs/k8s-lxcfs/fs"
 	"github.com/k8s-lxcfs/k8s-lxcfs/heal"
+	"github.com/k8s-lxcfs/k8s-lxcfs/internal/metrics"
 	"github.com/k8s-lxcfs/k8s-lxcfs/internal/version"
 	"github.com/k8s-lxcfs/k8s-lxcfs/loadavg"
 	"github.com/k8s-lxcfs/k8s-lxcfs/mountmgr"
@@ -46,6 +49,37 @@ type daemon struct {
 	generation int
 	adoptedAt  atomic.Int64 // unix nanos; 0 when we mounted
 	healer     *heal.Healer
+	// metrics is nil when -http-address is empty; health is always set.
+	metrics *metrics.Metrics
+	health  *metrics.Health
+	events  *selfEvents // nil: no API access or own pod unknown
+
+	kubeOnce   sync.Once
+	kubeClient kubernetes.Interface
+}
+
+// client returns a Kubernetes client, or nil without API access (neither
+// in a pod nor given -kubeconfig) or when one can't be built.
+func (d *daemon) client() kubernetes.Interface {
+	d.kubeOnce.Do(func() {
+		if d.cfg.Kubeconfig == "" && os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+			return
+		}
+		c, err := heal.NewClient(d.cfg.Kubeconfig)
+		if err != nil {
+			d.log.Error(err, "Could not build a Kubernetes client: pods whose mounts can't be repaired are only logged, and no Events are recorded")
+			return
+		}
+		d.kubeClient = c
+	})
+	return d.kubeClient
+}
+
+// handover counts a handover in the metrics, if any.
+func (d *daemon) handover(role, result string) {
+	if d.metrics != nil {
+		d.metrics.Handover(role, result)
+	}
 }
 
 // restarter returns the Kubernetes last resort of healing, or nil (only
@@ -59,9 +93,8 @@ func (d *daemon) restarter() heal.Restarter {
 		d.log.Info("No node name (-node-name or NODE_NAME): pods whose mounts can't be repaired are only logged")
 		return nil
 	}
-	client, err := heal.NewClient(d.cfg.Kubeconfig)
-	if err != nil {
-		d.log.Error(err, "Could not build a Kubernetes client: pods whose mounts can't be repaired are only logged")
+	client := d.client()
+	if client == nil {
 		return nil
 	}
 	return heal.NewKube(client, heal.KubeOptions{NodeName: d.cfg.NodeName, AllowDelete: d.cfg.AllowDelete,
@@ -85,16 +118,43 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	d := &daemon{cfg: cfg, log: log, res: res, since: time.Now()}
+	d := &daemon{cfg: cfg, log: log, res: res, since: time.Now(), health: &metrics.Health{}}
 	if cfg.Loadavg {
 		d.sampler = loadavg.New(res, cfg.ProcRoot, cfg.LoadavgInterval, log.WithName("loadavg"))
 	}
-	d.fsys = lxfs.New(lxfs.Options{
+	fopts := lxfs.Options{
 		ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Resolver: res, Loadavg: d.sampler,
 		CFS: cfg.CFS, Swap: cfg.Swap, EntryTimeout: cfg.EntryTimeout, CacheTTL: cfg.CacheTTL, Log: log.WithName("fs"),
-	})
+	}
+	if cfg.HTTPAddress != "" {
+		d.metrics = metrics.New(version.Version)
+		fopts.Metrics = func(file string) lxfs.FileMetrics { return d.metrics.File(file) }
+	}
+	d.fsys = lxfs.New(fopts)
 	if d.ns, err = inNamespace(cfg.HostMountNS); err != nil {
 		return err
+	}
+	var onEventFailure func()
+	if d.metrics != nil {
+		onEventFailure = func() { d.metrics.Error(metrics.OpEvent) }
+	}
+	d.events = newSelfEvents(d.client(), os.Getenv, cfg.NodeName, log.WithName("events"), onEventFailure)
+
+	// The HTTP endpoint comes up first, so that probes see "starting"
+	// during a takeover, and goes down as soon as we hand over or stop.
+	httpCtx, stopHTTP := context.WithCancel(ctx)
+	httpDone := make(chan struct{})
+	defer func() { stopHTTP(); <-httpDone }()
+	if cfg.HTTPAddress != "" {
+		go func() {
+			defer close(httpDone)
+			h := metrics.Handler(d.metrics, d.health)
+			if err := metrics.Serve(httpCtx, cfg.HTTPAddress, h, log.WithName("http"), nil); err != nil {
+				log.Error(err, "HTTP metrics and probes stopped", "httpAddress", cfg.HTTPAddress)
+			}
+		}()
+	} else {
+		close(httpDone)
 	}
 
 	var adopted []loadavg.Saved
@@ -102,9 +162,11 @@ func Run(ctx context.Context, cfg Config) error {
 		adopted, err = d.takeOver(ctx)
 		switch {
 		case err == nil:
+			d.handover(metrics.RoleSuccessor, metrics.ResultAdopted)
 		case errors.Is(err, upgrade.ErrNoPredecessor):
 			log.V(2).Info("No daemon to take over from; mounting afresh", "socket", cfg.HandoverSocket, "reason", err.Error())
 		default:
+			d.handover(metrics.RoleSuccessor, metrics.ResultFailed)
 			return fmt.Errorf("take over from the running daemon on %s: %w", cfg.HandoverSocket, err)
 		}
 	}
@@ -114,6 +176,10 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	d.srv.Start()
+	d.health.Set(metrics.Serving)
+	if d.generation > 0 {
+		go d.events.record(ctx, ReasonAdopted, fmt.Sprintf("Adopted the live FUSE connection at %s from the previous daemon (generation %d); containers' mounts stayed live", cfg.MountPoint, d.generation))
+	}
 	if d.sampler != nil && len(adopted) > 0 {
 		// After Start: resolving every container again takes a while, and
 		// the kernel is waiting for us.
@@ -140,14 +206,27 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return res.Run(gctx, 10*time.Second) })
 	if cfg.Heal {
 		d.healer = heal.New(heal.Options{ProcRoot: cfg.ProcRoot, MountPoint: cfg.MountPoint, InHost: d.ns,
-			Interval: cfg.HealInterval, Restarter: d.restarter(), Log: log.WithName("heal")})
+			Interval: cfg.HealInterval, Restarter: d.restarter(), Log: log.WithName("heal"),
+			OnScan: func(r heal.Result) { d.healed(gctx, r) }})
 		g.Go(func() error { return d.healer.Run(gctx) })
+	}
+	if d.metrics != nil {
+		src := metrics.Sources{
+			RenderErrors: d.fsys.Counters.Errors.Load,
+			Containers:   func() int { return len(res.Containers()) },
+		}
+		if h := d.healer; h != nil {
+			src.HealScanErrors, src.StaleMounts = h.Counters.ScanErrors.Load, h.Counters.BrokenMounts.Load
+			src.HealRepaired, src.HealFailed, src.HealRestarted = h.Counters.Repaired.Load, h.Counters.Failed.Load, h.Counters.Restarted.Load
+		}
+		d.metrics.Watch(src)
 	}
 	if d.sampler != nil {
 		g.Go(func() error { return d.sampler.Run(gctx) })
 	}
 	g.Go(func() error {
 		err := d.srv.Wait(gctx)
+		d.health.Stop() // unless handed over
 		if errors.Is(err, context.Canceled) {
 			return nil
 		}
@@ -157,6 +236,7 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(func() error {
 			done, err := l.Serve(gctx, d)
 			if done {
+				d.health.Set(metrics.HandedOver)
 				return errHandedOver
 			}
 			return err
@@ -165,7 +245,11 @@ func Run(ctx context.Context, cfg Config) error {
 	<-gctx.Done()
 	serveErr := g.Wait()
 	if errors.Is(serveErr, errHandedOver) {
-		// The successor serves the connection; ours are only copies.
+		// The successor serves the connection; ours are only copies. Free
+		// the HTTP address for a successor on the same host.
+		stopHTTP()
+		d.handover(metrics.RolePredecessor, metrics.ResultHandedOver)
+		d.events.record(ctx, ReasonHandedOver, fmt.Sprintf("Handed the live FUSE connection at %s to a successor; the mount stays live", cfg.MountPoint))
 		l.Handed() //nolint:errcheck // the path is, or is about to be, the successor's
 		if err := d.srv.Detach(time.Second); err != nil {
 			log.Error(err, "Could not close our copy of the FUSE connection")
@@ -173,6 +257,7 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Info("Exiting after handover; the mount stays live", "mountPoint", cfg.MountPoint)
 		return nil
 	}
+	d.health.Stop()
 	if l != nil {
 		l.Close() //nolint:errcheck // stopping anyway
 	}
@@ -322,6 +407,7 @@ func (d *daemon) Stop() ([]int, any, error) {
 	}
 	if err := d.srv.Quiesce(upgrade.QuiesceTimeout); err != nil {
 		d.srv.Start()
+		d.handover(metrics.RolePredecessor, metrics.ResultFailed)
 		return nil, nil, err
 	}
 	st := handoverState{FS: d.fsys.ExportState(), Memos: d.res.ExportMemos(), Generation: d.generation}
@@ -332,7 +418,19 @@ func (d *daemon) Stop() ([]int, any, error) {
 }
 
 // Resume implements upgrade.Predecessor.
-func (d *daemon) Resume() { d.srv.Start() }
+func (d *daemon) Resume() {
+	d.srv.Start()
+	d.handover(metrics.RolePredecessor, metrics.ResultFailed)
+}
+
+// healed records what a heal scan repaired as an Event on our pod.
+func (d *daemon) healed(ctx context.Context, r heal.Result) {
+	if r.Repaired == 0 && r.Restarted == 0 {
+		return
+	}
+	d.events.record(ctx, ReasonHealed, fmt.Sprintf("Repaired %d broken lxcfs binds in place (%d broken in %d containers' mount namespaces; %d failed, %d pods restarted, %d deferred)",
+		r.Repaired, r.BrokenMounts, r.Broken, r.Failed, r.Restarted, r.Skipped))
+}
 
 // Status is what `k8s-lxcfs status` shows.
 type Status struct {

@@ -134,6 +134,10 @@ func StartDaemonWith(t testing.TB, o DaemonOptions, mountPoint string, args ...s
 		// take over from, anything but their own daemons.
 		argv = append(argv, "-handover-socket="+mountPoint+".sock")
 	}
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(strings.TrimLeft(a, "-"), "http-address") }) {
+		// Nor the node's metrics port: many test daemons run at once.
+		argv = append(argv, "-http-address=")
+	}
 	argv = append(append([]string{bin}, append(argv, args...)...), mountPoint)
 	argv = append(append([]string{}, o.Prefix...), argv...)
 	d.Cmd = exec.Command(argv[0], argv[1:]...)
