@@ -386,7 +386,7 @@ func TestDaemonSet(t *testing.T) {
 		t.Fatalf("serve %q: %v", args[1:], err)
 	}
 	if cfg.HostMountNS != "/proc/1/ns/mnt" || cfg.MountPoint != "/var/lib/lxcfs" || cfg.NodeName != "node-a" ||
-		cfg.AllowDelete || !cfg.Heal {
+		cfg.AllowDelete || !cfg.Heal || cfg.ExitAfterHandover {
 		t.Errorf("serve %q = %+v, want -host-mount-ns=/proc/1/ns/mnt, -node-name from NODE_NAME, /var/lib/lxcfs, healing without delete", args[1:], cfg)
 	}
 

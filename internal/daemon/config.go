@@ -39,6 +39,10 @@ type Config struct {
 	// HandoverSocket is where the serving daemon listens for a successor
 	// (and for status queries); "" disables handover.
 	HandoverSocket string
+	// ExitAfterHandover ends the process once a successor serves. Off in a
+	// pod: the kubelet would restart the container, and its daemon would
+	// take the connection back.
+	ExitAfterHandover bool
 	// HostMountNS is a mount namespace file (e.g. /proc/1/ns/mnt) to mount
 	// into, when the daemon runs in another one; "" mounts in our own.
 	HostMountNS string
@@ -105,6 +109,7 @@ func ParseServe(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&cfg.Verbosity, "v", 0, "Log verbosity: 0 lifecycle, 2 state changes, 4 debug (every host fallback), 6 request tracing.")
 	fs.StringVar(&cfg.PidFile, "pidfile", "", "Write the daemon's pid to this file while it serves.")
 	fs.StringVar(&cfg.HandoverSocket, "handover-socket", upgrade.DefaultSocket, "Unix socket where the serving daemon hands its live FUSE connection to a successor started with the same socket, and answers `k8s-lxcfs status`; empty disables handover (a restart then breaks containers' mounts).")
+	fs.BoolVar(&cfg.ExitAfterHandover, "exit-after-handover", true, "Exit 0 once a successor has taken the connection over. Set false in a DaemonSet pod: a container that exits is restarted by the kubelet, and the old daemon would take the connection back; it then idles until SIGTERM and exits 0 without unmounting.")
 	fs.BoolVar(&cfg.Heal, "heal", true, "Repair containers whose lxcfs binds belong to a dead connection (after a crash) or to the directory beneath MOUNTPOINT (created while nothing served): in place, without their images' tools.")
 	fs.DurationVar(&cfg.HealInterval, "heal-interval", 10*time.Second, "How often to look for broken binds (each look reads every process's mount table once per mount namespace).")
 	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "Kubeconfig for restarting pods whose mounts can't be repaired; empty uses the in-cluster config, if any. Without API access the daemon only logs and counts.")

@@ -19,7 +19,7 @@ func TestParseServe(t *testing.T) {
 		MountPoint: "/var/lib/lxcfs", ProcRoot: "/proc", SysRoot: "/sys", CgroupRoot: "/sys/fs/cgroup",
 		CFS: true, Loadavg: true, LoadavgInterval: 5 * time.Second, Swap: true,
 		EntryTimeout: 10 * time.Second, CacheTTL: 100 * time.Millisecond, HandoverSocket: "/run/k8s-lxcfs/handover.sock",
-		Heal: true, HealInterval: 10 * time.Second, NodeName: os.Getenv("NODE_NAME"), HTTPAddress: ":9742",
+		Heal: true, HealInterval: 10 * time.Second, ExitAfterHandover: true, NodeName: os.Getenv("NODE_NAME"), HTTPAddress: ":9742",
 	}
 	with := func(f func(*Config)) Config { c := defaults; f(&c); return c }
 	cases := []struct {

@@ -254,6 +254,15 @@ func Run(ctx context.Context, cfg Config) error {
 		if err := d.srv.Detach(time.Second); err != nil {
 			log.Error(err, "Could not close our copy of the FUSE connection")
 		}
+		if !cfg.ExitAfterHandover {
+			// In a pod, exiting would make the kubelet restart this
+			// container, whose old daemon would take the connection back.
+			// Idle until the pod is deleted; SIGTERM then exits 0 without
+			// unmounting.
+			log.Info("Handed over; idling until stopped, the mount stays live", "mountPoint", cfg.MountPoint)
+			<-ctx.Done()
+			return nil
+		}
 		log.Info("Exiting after handover; the mount stays live", "mountPoint", cfg.MountPoint)
 		return nil
 	}
