@@ -30,7 +30,7 @@ build: deps ## static binary bin/k8s-lxcfs
 demo: build ## mount on a temp dir, run a 256 MiB / 1.5 CPU sandbox container, show inside vs outside
 	$(GO) run ./hack/demo -bin bin/k8s-lxcfs
 
-test: deps verify test-unit test-priv test-v2 ## everything: lint, unit, privileged (as root) on this kernel and in cgroup v2 and v1 VMs
+test: deps verify test-unit test-priv test-integration test-v2 ## everything: lint, unit, privileged (as root) on this kernel, a real kube-apiserver (envtest), and cgroup v2 and v1 VMs
 
 verify: deps ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

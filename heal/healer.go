@@ -19,6 +19,9 @@ import (
 	"github.com/k8s-lxcfs/k8s-lxcfs/mountmgr"
 )
 
+// restartTimeout bounds one restart through the API.
+const restartTimeout = 15 * time.Second
+
 // Restarter restarts a pod through the Kubernetes API when its mounts can't
 // be repaired in place ([Kube] implements it).
 type Restarter interface {
@@ -213,7 +216,11 @@ func (h *Healer) heal(ctx context.Context, ns mountmgr.Namespace, live mountmgr.
 }
 
 func (h *Healer) restart(ctx context.Context, log logr.Logger, ns mountmgr.Namespace, pod *Pod, reason string, res *Result) {
-	if err := h.o.Restarter.Restart(ctx, pod, reason); err != nil {
+	// Bounded: client-go retries a 429 that carries Retry-After (a budget
+	// the disruption controller hasn't processed yet) for about 100s.
+	rctx, cancel := context.WithTimeout(ctx, restartTimeout)
+	defer cancel()
+	if err := h.o.Restarter.Restart(rctx, pod, reason); err != nil {
 		switch {
 		case errors.Is(err, ErrRateLimited):
 			// Another pod was restarted a moment ago; try at a later scan,
