@@ -391,3 +391,34 @@ func TestPrivCleansRuntimeDirs(t *testing.T) {
 		t.Errorf("a directory that is not one of our files was removed: %v", err)
 	}
 }
+
+// TestPrivIdleAfterHandover: with -exit-after-handover=false (the
+// DaemonSet's setting) the predecessor stays up after handing over, so the
+// kubelet has nothing to restart, and on SIGTERM exits 0 without
+// unmounting: the successor keeps serving.
+func TestPrivIdleAfterHandover(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	mp := testenv.MountDir(t)
+	pred := testenv.StartDaemon(t, mp, "-exit-after-handover=false")
+	succ := testenv.StartDaemonWith(t, testenv.DaemonOptions{NoWait: true}, mp, "-exit-after-handover=false")
+	if err := succ.WaitLog("Adopted FUSE connection", 10*time.Second); err != nil {
+		t.Fatalf("%v\npredecessor:\n%s\nsuccessor:\n%s", err, pred.Log(), succ.Log())
+	}
+	if err := pred.WaitLog("idling until stopped", 5*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, pred.Log())
+	}
+	time.Sleep(500 * time.Millisecond)
+	select {
+	case <-pred.Done():
+		t.Fatalf("predecessor exited after the handover (%v); in a pod the kubelet would restart it", pred.ExitErr())
+	default:
+	}
+	readMeminfo(t, mp)
+	if err := pred.Stop(t); err != nil {
+		t.Errorf("predecessor on SIGTERM: %v, want exit 0", err)
+	}
+	readMeminfo(t, mp) // still served by the successor: nothing was unmounted
+	if n := fuseMounts(t, mp); n != 1 {
+		t.Errorf("%d FUSE mounts, want 1", n)
+	}
+}
