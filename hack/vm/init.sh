@@ -18,6 +18,8 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 hostname k8s-lxcfs-vm
+# Loopback: the daemon's metrics and probe server listens on 127.0.0.1.
+/bin/busybox ip link set lo up 2>/dev/null || /bin/busybox ifconfig lo 127.0.0.1 up
 
 mode=$(sed -n 's/.*k8s_lxcfs_mode=\([a-z0-9]*\).*/\1/p' /proc/cmdline)
 run=$(sed -n 's/.*k8s_lxcfs_run=\([^ ]*\).*/\1/p' /proc/cmdline)
