@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -59,7 +60,13 @@ func TestPrivMetrics(t *testing.T) {
 			t.Errorf("%s went from %v to %v, want +%v", c.series, before[c.series], after[c.series], c.delta)
 		}
 	}
-	for _, s := range []string{`lxcfs_build_info{version="dev"}`, "lxcfs_containers", `lxcfs_errors_total{op="render"}`,
+	// The binary under test says its own version (the VM's is stamped).
+	v, err := exec.Command(testenv.Binary(t), "version").Output()
+	if err != nil {
+		t.Fatalf("k8s-lxcfs version: %v", err)
+	}
+	buildInfo := `lxcfs_build_info{version="` + strings.TrimSpace(string(v)) + `"}`
+	for _, s := range []string{buildInfo, "lxcfs_containers", `lxcfs_errors_total{op="render"}`,
 		"lxcfs_heal_repaired_total", "lxcfs_stale_mounts_found", "go_goroutines", "process_open_fds"} {
 		if _, ok := after[s]; !ok {
 			t.Errorf("no %s in /metrics", s)
