@@ -156,21 +156,9 @@ type Underlying struct {
 // mount namespace: the topmost mount containing it, other than mounts at
 // mountPoint itself.
 func UnderlyingOf(mountPoint string) (Underlying, error) {
-	ms, err := threadMounts(nil)
+	best, err := containingMount(mountPoint)
 	if err != nil {
 		return Underlying{}, err
-	}
-	var best *mountinfo.Info
-	for _, m := range ms {
-		if m.Mountpoint == mountPoint {
-			continue
-		}
-		if m.Mountpoint != "/" && !strings.HasPrefix(mountPoint, m.Mountpoint+"/") {
-			continue
-		}
-		if best == nil || len(m.Mountpoint) >= len(best.Mountpoint) {
-			best = m
-		}
 	}
 	if best == nil {
 		return Underlying{}, fmt.Errorf("mountmgr: no mount contains %s", mountPoint)

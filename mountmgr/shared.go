@@ -76,7 +76,8 @@ func MakeShared(dir string) error {
 }
 
 // containingMount returns the topmost mount whose mount point contains
-// path (path itself not being a mount point), or nil.
+// path, not counting mounts at path itself, in the calling thread's
+// namespace, or nil.
 func containingMount(path string) (*mountinfo.Info, error) {
 	ms, err := threadMounts(nil)
 	if err != nil {
@@ -84,7 +85,7 @@ func containingMount(path string) (*mountinfo.Info, error) {
 	}
 	var best *mountinfo.Info
 	for _, m := range ms {
-		if m.Mountpoint != "/" && path != m.Mountpoint && !strings.HasPrefix(path, m.Mountpoint+"/") {
+		if m.Mountpoint == path || m.Mountpoint != "/" && !strings.HasPrefix(path, m.Mountpoint+"/") {
 			continue
 		}
 		// Later entries of the same or a longer mount point are on top.
